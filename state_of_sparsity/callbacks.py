@@ -1,0 +1,99 @@
+"""``SparsityCallback``: drives mask updates from ``model.fit``; ``update_masks`` for custom loops.
+
+Where updates run. A mask update is a rare event (every ``frequency`` steps) and costs a sort of
+the kernel, so it runs eagerly *between* train steps rather than as a conditional inside every
+compiled step: the compiled step stays exactly ``op(x, kernel * mask)``, with no per-step
+branch or host sync. The callback counts steps in Python from ``optimizer.iterations`` (read
+once when training starts), decides with the paper's rule which wrappers are due, and only on
+those steps touches the model:
+
+- JAX: the trainer keeps the live state outside the Keras variables during ``fit``; the callback
+  first calls ``model.jax_state_sync()`` so the kernels it reads are current, and the trainer
+  re-reads the variables (with the new masks) before the next step.
+- TensorFlow with ``tf.distribute``: the callback runs in cross-replica context, so each
+  assignment reaches every replica and all replicas hold the same mask.
+
+With ``steps_per_execution = k > 1`` the callback only sees every k-th step; a due update then
+happens at the end of the k-step block (use k = 1, the default, for the paper's exact timing).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from state_of_sparsity import traversal
+from state_of_sparsity.layers.pruning import PruningWrapper
+
+__all__ = ["SparsityCallback", "update_masks"]
+
+
+def _pruning_wrappers(model) -> list[tuple[str, PruningWrapper]]:
+    return [(p, w) for p, w in traversal.wrappers(model) if isinstance(w, PruningWrapper)]
+
+
+def _as_int(value) -> int:
+    return int(ops.convert_to_numpy(value))
+
+
+def update_masks(model, step: int) -> list[str]:
+    """Applies every mask update due after optimizer step ``step`` (0-based); returns their paths.
+
+    For custom training loops: call it after each optimizer step with the index of the step just
+    taken (``int(optimizer.iterations) - 1``). ``SparsityCallback`` does this for ``fit``.
+    """
+    step = int(step)
+    updated = []
+    for path, wrapper in _pruning_wrappers(model):
+        if wrapper.due(step):
+            wrapper.update_mask(step)
+            updated.append(path)
+    return updated
+
+
+class SparsityCallback(keras.callbacks.Callback):
+    """Updates the masks of every magnitude / random pruning wrapper during ``model.fit``.
+
+    Add it to ``fit(callbacks=[...])`` whenever the model contains pruning wrappers; without it
+    masks never change. Put it after ``keras.callbacks.BackupAndRestore`` in the list or
+    anywhere: its state is read lazily at the first batch, after any restore.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._wrappers = None
+        self._step = None
+
+    def on_train_begin(self, logs=None):
+        self._wrappers = _pruning_wrappers(self.model)
+        self._step = None
+
+    def _start(self):
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is None:
+            raise ValueError("SparsityCallback needs a compiled model (model.optimizer is None).")
+        self._step = _as_int(optimizer.iterations)
+        self._last = [_as_int(w.last_update.value) for _, w in self._wrappers]
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._step is None:
+            self._start()
+        self._batch_begin = batch
+
+    def on_train_batch_end(self, batch, logs=None):
+        steps = max(1, batch - self._batch_begin + 1)
+        step = self._step + steps - 1
+        self._step += steps
+        due = [
+            i
+            for i, (_, w) in enumerate(self._wrappers)
+            if w.schedule.should_update(step, self._last[i])
+        ]
+        if not due:
+            return
+        sync = getattr(self.model, "jax_state_sync", None)
+        if sync is not None:
+            sync()
+        for i in due:
+            self._wrappers[i][1].update_mask(step)
+            self._last[i] = step

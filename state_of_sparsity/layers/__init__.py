@@ -1,0 +1,14 @@
+"""Sparsity wrappers: one per technique, over every layer type in the registry."""
+
+from state_of_sparsity.layers.base import SparsityWrapper
+from state_of_sparsity.layers.pruning import MagnitudePruning, PruningWrapper, RandomPruning
+from state_of_sparsity.layers.registry import register_layer, supported_layer_types
+
+__all__ = [
+    "MagnitudePruning",
+    "PruningWrapper",
+    "RandomPruning",
+    "SparsityWrapper",
+    "register_layer",
+    "supported_layer_types",
+]

@@ -1,0 +1,104 @@
+"""The base class shared by every sparsity wrapper."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from state_of_sparsity.layers import registry
+
+__all__ = ["SparsityWrapper", "new_seed"]
+
+
+def new_seed() -> int:
+    """A fresh random 31-bit seed (stored in the wrapper's config, so reloads keep it)."""
+    return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+
+
+def mix_seed(seed: int, *values: int) -> int:
+    """A well-mixed 31-bit seed derived from ``seed`` and ``values`` (e.g. a step)."""
+    return int(np.random.SeedSequence([seed, *values]).generate_state(1)[0] >> 1)
+
+
+class SparsityWrapper(keras.layers.Wrapper):
+    """Wraps one registry layer (Dense, EinsumDense, Conv1D/2D/3D, Embedding).
+
+    The inner layer keeps its own weights (its kernel is the dense underlying weight, θ for VD
+    and L0); the wrapper adds the technique's state as its own weights and replaces the layer's
+    forward pass by the registry's ``linear`` op on a technique-specific kernel followed by the
+    layer's bias and activation. The wrapper takes the inner layer's name and dtype policy unless
+    given others, so ``model.get_layer(name)`` finds it under the original name.
+
+    Subclasses set ``technique`` and implement ``_build_state``, ``call`` and ``eval_kernel``.
+    """
+
+    technique: str = ""
+    eval_options: tuple[str, ...] = ()  # keyword options of ``eval_kernel``
+
+    def __init__(self, layer, **kwargs):
+        if not isinstance(layer, keras.layers.Layer):
+            raise ValueError(f"`layer` must be a keras Layer, got {layer!r}.")
+        if isinstance(layer, SparsityWrapper):
+            raise ValueError(f"Layer {layer.name!r} is already wrapped by {type(layer).__name__}.")
+        self.spec = registry.spec_for(layer)
+        kwargs.setdefault("name", layer.name)
+        kwargs.setdefault("dtype", layer.dtype_policy)
+        super().__init__(layer, **kwargs)
+        self.supports_masking = layer.supports_masking
+
+    @property
+    def kernel(self):
+        """The inner layer's kernel variable (θ for VD / L0; the dense weight under a mask)."""
+        return getattr(self.layer, self.spec.kernel)
+
+    def build(self, input_shape=None):
+        super().build(input_shape)
+        self._build_state(tuple(self.kernel.shape))
+        self.built = True
+
+    def _build_state(self, kernel_shape):
+        raise NotImplementedError
+
+    def _add_state(self, name, shape, initializer, dtype=None, trainable=False):
+        return self.add_weight(
+            name=name,
+            shape=shape,
+            initializer=initializer,
+            dtype=dtype or self.layer.variable_dtype,
+            trainable=trainable,
+            aggregation="none" if trainable else "only_first_replica",
+        )
+
+    def _forward(self, inputs, kernel):
+        return self.spec.finish(self.layer, self.spec.linear(self.layer, inputs, kernel))
+
+    def technique_config(self) -> dict:
+        """The technique's constructor arguments (serializable), without the inner layer."""
+        raise NotImplementedError
+
+    def get_config(self):
+        return {**super().get_config(), **self.technique_config()}
+
+    def eval_kernel(self, **options):
+        """The kernel of the eval-mode layer, with exact zeros (what ``strip`` exports)."""
+        raise NotImplementedError
+
+    def extra_report(self, **options) -> dict:
+        """Technique-specific columns for ``sparsity_report`` (none by default)."""
+        return {}
+
+    def compute_output_shape(self, input_shape):
+        return self.layer.compute_output_shape(input_shape)
+
+    def compute_mask(self, inputs, mask=None):
+        return self.layer.compute_mask(inputs, mask)
+
+    def stripped_layer(self, **options):
+        """A fresh plain copy of the inner layer whose kernel is ``eval_kernel(**options)``."""
+        plain = type(self.layer).from_config(self.layer.get_config())
+        plain.build_from_config(self.layer.get_build_config())
+        values = {id(v): v.numpy() for v in self.layer.weights}
+        values[id(self.kernel)] = ops.convert_to_numpy(self.eval_kernel(**options))
+        plain.set_weights([values[id(v)] for v in self.layer.weights])
+        return plain

@@ -1,0 +1,123 @@
+"""Magnitude pruning (Zhu & Gupta 2017) and cumulative random pruning (spec §3)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from state_of_sparsity import schedules as schedules_lib
+from state_of_sparsity.layers.base import SparsityWrapper, mix_seed, new_seed
+from state_of_sparsity.ops import masks
+
+__all__ = ["PruningWrapper", "MagnitudePruning", "RandomPruning"]
+
+_PACKAGE = "state_of_sparsity"
+
+
+class PruningWrapper(SparsityWrapper):
+    """Common part of MP and RP: a 0/1 ``mask`` over the dense kernel and its update state.
+
+    Forward (training and eval): the layer's op with ``kernel * mask``. The kernel stays dense
+    underneath; pruned entries get zero gradient but keep their values. Masks change only in
+    ``update_mask``, which ``SparsityCallback`` calls between train steps when the schedule says
+    so (the paper's timing rule, see ``schedules``). State, all layer weights (so ``.keras``
+    files, checkpoints and BackupAndRestore carry it): ``mask`` and ``last_update`` (the step of
+    the latest update, 0 before the first).
+    """
+
+    def __init__(self, layer, schedule, **kwargs):
+        if isinstance(schedule, dict):
+            schedule = keras.saving.deserialize_keras_object(schedule)
+        if not isinstance(schedule, schedules_lib.PruningSchedule):
+            raise ValueError(
+                "`schedule` must be a PruningSchedule (e.g. sos.PolynomialDecay or "
+                f"sos.ConstantSparsity), got {schedule!r}."
+            )
+        super().__init__(layer, **kwargs)
+        self.schedule = schedule
+
+    def _build_state(self, kernel_shape):
+        self.mask = self._add_state("mask", kernel_shape, "ones")
+        self.last_update = self._add_state("last_update", (), "zeros", dtype="int32")
+
+    def call(self, inputs, training=None):
+        return self._forward(inputs, ops.multiply(self.kernel, self.mask))
+
+    def eval_kernel(self):
+        return ops.multiply(self.kernel.value, ops.cast(self.mask.value, self.kernel.dtype))
+
+    def due(self, step: int, last_update: int | None = None) -> bool:
+        """Whether the paper's rule asks for a mask update after optimizer step ``step``."""
+        if last_update is None:
+            last_update = int(ops.convert_to_numpy(self.last_update.value))
+        return self.schedule.should_update(step, last_update)
+
+    def update_mask(self, step: int) -> float:
+        """Recomputes the mask for step ``step`` and records the update; returns s(step).
+
+        Runs eagerly (between train steps); on a distributed variable the assignment reaches
+        every replica, so all replicas hold the same mask.
+        """
+        sparsity = self.schedule.sparsity(step)
+        self.mask.assign(self._new_mask(sparsity, int(step)))
+        self.last_update.assign(int(step))
+        return sparsity
+
+    def _new_mask(self, sparsity: float, step: int):
+        raise NotImplementedError
+
+    def technique_config(self):
+        return {"schedule": keras.saving.serialize_keras_object(self.schedule)}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MagnitudePruning(PruningWrapper):
+    """Gradual magnitude pruning of one layer's kernel (Zhu & Gupta 2017; spec §3).
+
+    At each update the mask keeps exactly k = round(n(1 - s(t))) entries of largest |w| of the
+    *dense* kernel (ties to the lower flat index), so a pruned weight comes back if it outgrows
+    a kept one (paper behaviour, spec §3.5).
+
+    Args:
+        layer: a registry layer (Dense, EinsumDense, Conv1D/2D/3D, Embedding).
+        schedule: a ``PruningSchedule``.
+    """
+
+    technique = "magnitude_pruning"
+
+    def _new_mask(self, sparsity, step):
+        return masks.magnitude_mask(self.kernel.value, sparsity, dtype=self.mask.dtype)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class RandomPruning(PruningWrapper):
+    """Cumulative random pruning of one layer's kernel, on the MP schedule (spec §3.6).
+
+    At each update the new zeros are drawn uniformly among the surviving entries; a pruned entry
+    never returns. The draw at step t depends only on (seed, t), so resumed runs and all
+    replicas draw the same mask.
+
+    Args:
+        layer: a registry layer (Dense, EinsumDense, Conv1D/2D/3D, Embedding).
+        schedule: a ``PruningSchedule``.
+        seed: integer seed; ``None`` draws one (kept in the config, so reloads reuse it).
+    """
+
+    technique = "random_pruning"
+
+    def __init__(self, layer, schedule, seed=None, **kwargs):
+        super().__init__(layer, schedule, **kwargs)
+        if seed is None:
+            seed = new_seed()
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"`seed` must be a non-negative integer or None, got {seed!r}.")
+        self.seed = int(seed)
+
+    def _new_mask(self, sparsity, step):
+        return masks.cumulative_random_mask(
+            self.mask.value, sparsity, seed=mix_seed(self.seed, step), dtype=self.mask.dtype
+        )
+
+    def technique_config(self):
+        return {**super().technique_config(), "seed": self.seed}

@@ -1,0 +1,11 @@
+"""Pure, backend-neutral functions (``keras.ops`` only): masks, and the VD / L0 formulas."""
+
+from state_of_sparsity.ops.masks import (
+    cumulative_random_mask,
+    keep_count,
+    magnitude_mask,
+    topk_mask,
+    zero_fraction,
+)
+
+__all__ = ["cumulative_random_mask", "keep_count", "magnitude_mask", "topk_mask", "zero_fraction"]

@@ -48,7 +48,7 @@ class LayerSparsity:
 
 @dataclasses.dataclass(frozen=True)
 class SparsityReport:
-    """Result of ``sparsity_report``: ``layers`` (sparsified), ``dense`` (left dense, with reason)."""
+    """``sparsity_report`` output: sparsified ``layers``, and ``dense`` (name, reason) pairs."""
 
     layers: tuple[LayerSparsity, ...]
     dense: tuple[tuple[str, str], ...]
@@ -108,9 +108,9 @@ class SparsityReport:
             ]
         )
         widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-        lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths))]
+        lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True))]
         lines.append("  ".join("-" * w for w in widths))
-        lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
+        lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
         if self.dense:
             lines.append("")
             lines.append("left dense:")

@@ -87,7 +87,8 @@ def _check_keys(arg: str, keys, candidates) -> None:
         if not any(_match(key, p, o) for p, _, o in candidates):
             names = ", ".join(p for p, _, _ in candidates) or "(none)"
             raise ValueError(
-                f"`{arg}` entry {key!r} matches no sparsifiable layer. Sparsifiable layers: {names}."
+                f"`{arg}` entry {key!r} matches no sparsifiable layer; "
+                f"sparsifiable layers: {names}."
             )
 
 

@@ -112,7 +112,7 @@ def tfmot_training_mask(tfmot, tf_keras, weights, sparsity):
         layer, pruning_schedule=schedule, input_shape=input_shape
     )
     model = tf_keras.Sequential([wrapper])
-    (weight, mask, _), = wrapper.pruning_vars
+    ((weight, mask, _),) = wrapper.pruning_vars
     weight.assign(weights)
     model.compile(optimizer=tf_keras.optimizers.SGD(learning_rate=0.0), loss="mse")
     x = np.zeros((2, *input_shape), np.float32)
@@ -240,14 +240,14 @@ SPARSITIES = [0.0, 0.1, 0.5, 0.75, 0.9, 0.98]
 def test_magnitude_mask_equals_tfmot_pruning(tf, tfmot, pruning_impl, shape, sparsity):
     w = distinct_weights(shape, seed=sum(shape) + int(sparsity * 100))
     size = w.size
-    assume_k = sos.ops.keep_count(size, sparsity)
-    assert assume_k == tfmot_k(size, sparsity)  # these cases are clear of float32 rounding
+    k = sos.ops.keep_count(size, sparsity)
+    assert k == tfmot_k(size, sparsity)  # these cases are clear of float32 rounding
     theirs, threshold = tfmot_pruning_mask(tf, tfmot, pruning_impl, w, sparsity)
     mine = ours(w, sparsity)
     np.testing.assert_array_equal(mine, theirs)
-    assert mine.sum() == assume_k
+    assert mine.sum() == k
     # tfmot's threshold is the k-th largest |w|; ours keeps exactly the |w| >= it.
-    assert threshold == np.sort(np.abs(w).ravel())[::-1][assume_k - 1]
+    assert threshold == np.sort(np.abs(w).ravel())[::-1][k - 1]
     np.testing.assert_array_equal(mine, (np.abs(w) >= threshold).astype(np.float32))
 
 

@@ -1,5 +1,6 @@
 """Sparsity wrappers: one per technique, over every layer type in the registry."""
 
+from state_of_sparsity.layers.attention import SparseMultiHeadAttention
 from state_of_sparsity.layers.base import SparsityWrapper
 from state_of_sparsity.layers.pruning import MagnitudePruning, PruningWrapper, RandomPruning
 from state_of_sparsity.layers.registry import register_layer, supported_layer_types
@@ -8,6 +9,7 @@ __all__ = [
     "MagnitudePruning",
     "PruningWrapper",
     "RandomPruning",
+    "SparseMultiHeadAttention",
     "SparsityWrapper",
     "register_layer",
     "supported_layer_types",

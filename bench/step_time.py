@@ -1,0 +1,637 @@
+"""Train-step time of magnitude / random pruning vs dense, next to tfmot's overhead.
+
+What is timed
+-------------
+For each model (a small CNN on 32x32x3, and ``keras.applications.ResNet50(weights=None)``):
+
+* ours, on the current Keras 3 backend: ``dense`` (the plain model), ``mp`` =
+  ``sos.sparsify(model, "magnitude_pruning", schedule=...)`` and ``rp`` =
+  ``sos.sparsify(model, "random_pruning", ...)``;
+* the peer (TensorFlow backend only): the same architecture built with legacy ``tf_keras``,
+  ``tfk_dense``, and the same under ``tfmot.sparsity.keras.prune_low_magnitude``, ``tfmot``.
+  Keras 3 and tf_keras coexist in one process (both on the same TensorFlow runtime), so the
+  peer is interleaved with ours in the same process.
+
+One *step* is the wall time of ``model.train_on_batch(x, y)`` on fixed host NumPy arrays
+(including the host-to-device copy and the fetch of the loss, which synchronises), plus, for the
+``mp`` / ``rp`` variants, the ``on_train_batch_begin`` / ``on_train_batch_end`` hooks of a
+``sos.SparsityCallback`` driven exactly as ``fit`` drives it. Both libraries use the same
+polynomial schedule (0 -> ``--sparsity`` over ``--end_step`` steps, ``--frequency`` steps between
+mask updates, begin 0), so mask updates happen inside the timed region at the schedule's
+frequency: ours between steps (eagerly, in the callback), tfmot's inside its compiled step
+(``tf.cond``; tfmot's ``UpdatePruningStep.on_train_begin`` is called once to arm its step
+counter). Hence per variant:
+
+* ``median`` step: the steady state (masks applied in the forward pass, no update);
+* ``mean`` step: the steady state plus the mask updates that fell in the timed steps.
+
+Methodology: build and compile every variant, run ``--warmup`` steps of each (the first one
+traces/compiles; its time is recorded separately), then ``--trials`` interleaved trials:
+``for trial: for variant: time N consecutive steps`` (per-step times are recorded; Python's
+garbage collector is off inside a block). Ratios are to the dense model of the same framework
+measured in the same run: ours ``mp/dense``, ``rp/dense``; peer ``tfmot/tfk_dense``. The
+ratio reported is the median over trials of (variant median / dense median in that trial).
+
+Mask-update cost, timed separately: one mask update of *all* pruned layers of the model
+(``wrapper.update_mask(step)`` for every wrapper, eager, as the callback does; on JAX it blocks
+until the new masks are ready), at the schedule's first update step, its midpoint and its end
+(the cost of top-k depends on the sparsity); for the peer, tfmot's own
+``pruning_obj.conditional_mask_update()`` of every layer inside one ``tf.function`` (the code its
+train step runs, traced once before timing). Each is reported in ms and as a multiple of the
+dense median step of its framework. Also timed: ``sos.update_masks(model, step)`` when nothing
+is due (the per-step poll cost of a custom training loop).
+
+Absolute times on a shared CPU mean little; compare ratios measured in the same run.
+
+Usage::
+
+    python bench/step_time.py --output_json /tmp/step_time.json          # TF backend + peer
+    KERAS_BACKEND=jax python bench/step_time.py --output_json /tmp/jax.json   # ours only
+    python bench/step_time.py --quick --no_peer                           # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import gc
+import importlib.metadata
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+MODELS = ("cnn", "resnet50")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n", 1)[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--models", default="cnn,resnet50", help=f"comma list of {MODELS}")
+    p.add_argument(
+        "--backend",
+        default=None,
+        help="Keras backend (sets KERAS_BACKEND); default: the environment's, else tensorflow",
+    )
+    p.add_argument(
+        "--peer",
+        dest="peer",
+        action="store_true",
+        default=None,
+        help="time tfmot prune_low_magnitude on tf_keras (default: on with the TF backend)",
+    )
+    p.add_argument("--no_peer", dest="peer", action="store_false", help="skip the tfmot peer")
+    p.add_argument("--trials", type=int, default=5, help="interleaved trials")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps per variant (>= 1)")
+    p.add_argument("--cnn_steps", type=int, default=50, help="timed steps per trial, CNN")
+    p.add_argument("--resnet_steps", type=int, default=20, help="timed steps per trial, RN50")
+    p.add_argument("--cnn_batch", type=int, default=64)
+    p.add_argument("--resnet_batch", type=int, default=16)
+    p.add_argument("--resnet_size", type=int, default=64, help="ResNet-50 input resolution")
+    p.add_argument("--resnet_classes", type=int, default=1000)
+    p.add_argument("--sparsity", type=float, default=0.9, help="final sparsity of the schedule")
+    p.add_argument("--frequency", type=int, default=100, help="steps between mask updates")
+    p.add_argument("--end_step", type=int, default=10000, help="end of the pruning schedule")
+    p.add_argument(
+        "--update_repeats",
+        type=int,
+        default=3,
+        help="timed repeats of the all-layer mask update per schedule point (0: skip)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output_json", default=None, help="where to write all raw times")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 2 trials of a few steps, ResNet-50 at 32x32 batch 8, one update point",
+    )
+    args = p.parse_args(argv)
+    if args.quick:
+        args.trials, args.warmup = 2, 2
+        args.cnn_steps, args.resnet_steps = 10, 3
+        args.resnet_size, args.resnet_batch = 32, 8
+        args.update_repeats = min(args.update_repeats, 1)
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = set(args.models) - set(MODELS)
+    if unknown:
+        p.error(f"unknown --models {sorted(unknown)}; choose from {MODELS}")
+    if args.warmup < 1 or args.trials < 1:
+        p.error("--warmup and --trials must be >= 1")
+    if args.frequency < 1 or args.end_step <= args.frequency:
+        p.error("need 1 <= --frequency < --end_step")
+    return args
+
+
+# --------------------------------------------------------------------------------------------
+# Models (the same definitions for keras 3 and tf_keras: ``K`` is either module)
+
+
+def small_cnn(K, classes: int = 10):
+    """3 x (Conv2D 3x3 + MaxPool) -> Dense(256) -> Dense(classes), on 32x32x3."""
+    layers = K.layers
+    return K.Sequential(
+        [
+            K.Input((32, 32, 3)),
+            layers.Conv2D(32, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(64, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(128, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(256, activation="relu"),
+            layers.Dense(classes),
+        ],
+        name="small_cnn",
+    )
+
+
+def build_arch(K, name: str, args):
+    if name == "cnn":
+        return small_cnn(K)
+    size = args.resnet_size
+    return K.applications.ResNet50(
+        weights=None, input_shape=(size, size, 3), classes=args.resnet_classes
+    )
+
+
+def batch_for(name: str, args, classes: int):
+    rng = np.random.default_rng(args.seed)
+    if name == "cnn":
+        shape, batch = (32, 32, 3), args.cnn_batch
+    else:
+        shape, batch = (args.resnet_size, args.resnet_size, 3), args.resnet_batch
+    x = rng.random((batch, *shape), dtype=np.float32)
+    y = rng.integers(0, classes, size=(batch,)).astype(np.int32)
+    return x, y
+
+
+def classes_for(name: str, args) -> int:
+    return 10 if name == "cnn" else args.resnet_classes
+
+
+# --------------------------------------------------------------------------------------------
+# Variants
+
+
+@dataclasses.dataclass
+class Variant:
+    name: str
+    family: str  # "ours" or "peer"
+    reference: str  # the dense variant its ratio is taken to
+    model: object
+    step: Callable[[], float]  # one timed train step; returns the loss (synchronised)
+    info: dict = dataclasses.field(default_factory=dict)
+
+
+def _loss(value) -> float:
+    return float(np.asarray(value).reshape(-1)[0])
+
+
+def ours_variants(name: str, args, x, y) -> list[Variant]:
+    import keras
+
+    import state_of_sparsity as sos
+
+    keras.utils.set_random_seed(args.seed)
+    dense = build_arch(keras, name, args)
+    schedule = sos.PolynomialDecay(
+        0.0, args.sparsity, begin_step=0, end_step=args.end_step, frequency=args.frequency
+    )
+    models = {
+        "dense": dense,
+        "mp": sos.sparsify(dense, "magnitude_pruning", schedule=schedule),
+        "rp": sos.sparsify(dense, "random_pruning", schedule=schedule, seed=args.seed),
+    }
+    variants = []
+    for vname, model in models.items():
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=(name == "cnn")),
+        )
+        info = {"params": int(model.count_params())}
+        if vname == "dense":
+            step = _plain_step(model, x, y)
+        else:
+            callback = sos.SparsityCallback()
+            callback.set_model(model)
+            callback.on_train_begin()
+            step = _callback_step(model, callback, x, y)
+            info["pruned_layers"] = len(_sos_wrappers(model))
+        variants.append(Variant(vname, "ours", "dense", model, step, info))
+    return variants
+
+
+def _plain_step(model, x, y):
+    def step():
+        return _loss(model.train_on_batch(x, y))
+
+    return step
+
+
+def _callback_step(model, callback, x, y):
+    """One ``fit``-like step: the SparsityCallback's batch hooks around ``train_on_batch``."""
+    counter = [0]
+
+    def step():
+        batch = counter[0]
+        callback.on_train_batch_begin(batch)
+        loss = _loss(model.train_on_batch(x, y))
+        callback.on_train_batch_end(batch)
+        counter[0] += 1
+        return loss
+
+    return step
+
+
+def _sos_wrappers(model):
+    from state_of_sparsity import traversal
+    from state_of_sparsity.layers.pruning import PruningWrapper
+
+    return [w for _, w in traversal.wrappers(model) if isinstance(w, PruningWrapper)]
+
+
+def peer_variants(name: str, args, x, y) -> list[Variant]:
+    import tensorflow as tf
+    import tensorflow_model_optimization as tfmot
+    import tf_keras
+
+    tf.random.set_seed(args.seed)
+    dense = build_arch(tf_keras, name, args)
+    pruned = build_arch(tf_keras, name, args)
+    pruned.set_weights(dense.get_weights())
+    schedule = tfmot.sparsity.keras.PolynomialDecay(
+        0.0, args.sparsity, begin_step=0, end_step=args.end_step, frequency=args.frequency
+    )
+    pruned = tfmot.sparsity.keras.prune_low_magnitude(pruned, pruning_schedule=schedule)
+    variants = []
+    for vname, model in (("tfk_dense", dense), ("tfmot", pruned)):
+        model.compile(
+            optimizer=tf_keras.optimizers.SGD(0.01, momentum=0.9),
+            loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=(name == "cnn")),
+        )
+        info = {"params": int(model.count_params())}
+        if vname == "tfmot":
+            # What fit(callbacks=[UpdatePruningStep()]) does before the first step: arm the
+            # step counters. The counters then advance inside the compiled train step.
+            callback = tfmot.sparsity.keras.UpdatePruningStep()
+            callback.set_model(model)
+            callback.on_train_begin()
+            info["pruned_layers"] = len(_tfmot_pruned(model))
+        variants.append(Variant(vname, "peer", "tfk_dense", model, _plain_step(model, x, y), info))
+    return variants
+
+
+def _tfmot_pruned(model):
+    from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
+
+    return [
+        layer
+        for layer in pruning_wrapper.collect_prunable_layers(model)
+        if getattr(layer, "pruning_vars", None)
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Timing
+
+
+def warm_up(variants: list[Variant], steps: int) -> dict:
+    """Runs ``steps`` untimed steps per variant; returns {name: [seconds per step]}."""
+    times = {}
+    for v in variants:
+        times[v.name] = []
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            loss = v.step()
+            times[v.name].append(time.perf_counter() - t0)
+        if not np.isfinite(loss):
+            print(f"  note: {v.name} loss is {loss} after warm-up", flush=True)
+        print(
+            f"  warm-up {v.name:10s} first step {times[v.name][0]:7.2f} s, "
+            f"then {statistics.median(times[v.name][1:] or [float('nan')]) * 1e3:8.1f} ms",
+            flush=True,
+        )
+    return times
+
+
+def time_block(step: Callable[[], float], n: int) -> list[float]:
+    out = []
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            step()
+            out.append(time.perf_counter() - t0)
+    finally:
+        gc.enable()
+    return out
+
+
+def interleaved_trials(variants: list[Variant], trials: int, steps: int) -> dict:
+    """{name: [[seconds per step] per trial]}, variants interleaved within every trial."""
+    times = {v.name: [] for v in variants}
+    for trial in range(trials):
+        for v in variants:
+            times[v.name].append(time_block(v.step, steps))
+        line = "  ".join(
+            f"{v.name} {statistics.median(times[v.name][-1]) * 1e3:.1f}" for v in variants
+        )
+        print(f"  trial {trial + 1}/{trials} (median ms): {line}", flush=True)
+    return times
+
+
+def _block_until_ready(values) -> None:
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        jax.block_until_ready(values)
+
+
+def update_points(args) -> dict:
+    """Schedule steps at which the all-layer mask update is timed (multiples of frequency)."""
+    mid = max(args.frequency, (args.end_step // 2) // args.frequency * args.frequency)
+    points = {"first": args.frequency, "mid": mid, "final": args.end_step}
+    if args.quick:
+        points = {"final": args.end_step}
+    return points
+
+
+def time_mask_updates(variants: list[Variant], args) -> dict:
+    """Times one mask update of every pruned layer, per variant and schedule point."""
+    points = update_points(args)
+    updaters = {}
+    for v in variants:
+        if v.name in ("mp", "rp"):
+            updaters[v.name] = _sos_updater(v.model)
+        elif v.name == "tfmot":
+            updaters[v.name] = _tfmot_updater(v.model)
+    result = {
+        name: {"points": {}, "sparsity": {}, "warmup_s": None, "layers": up.layers}
+        for name, up in updaters.items()
+    }
+    for name, up in updaters.items():  # first call: kernel setup, tf.function tracing
+        t0 = time.perf_counter()
+        up.run(args.end_step)
+        result[name]["warmup_s"] = time.perf_counter() - t0
+    for name in updaters:
+        for label in points:
+            result[name]["points"][label] = []
+    for _ in range(args.update_repeats):
+        for label, step in points.items():
+            for name, up in updaters.items():
+                gc.collect()
+                t0 = time.perf_counter()
+                sparsity = up.run(step)
+                result[name]["points"][label].append(time.perf_counter() - t0)
+                result[name]["sparsity"][label] = sparsity
+    return {"steps": points, "variants": result}
+
+
+@dataclasses.dataclass
+class _Updater:
+    run: Callable[[int], float]  # update all masks for ``step``; returns the target sparsity
+    layers: int
+
+
+def _sos_updater(model) -> _Updater:
+    wrappers = _sos_wrappers(model)
+
+    def run(step):
+        sparsity = 0.0
+        for w in wrappers:
+            sparsity = w.update_mask(step)
+        _block_until_ready([w.mask.value for w in wrappers])
+        return float(sparsity)
+
+    return _Updater(run, len(wrappers))
+
+
+def _tfmot_updater(model) -> _Updater:
+    import tensorflow as tf
+    import tf_keras
+
+    layers = _tfmot_pruned(model)
+
+    @tf.function
+    def update_all():
+        for layer in layers:
+            layer.pruning_obj.conditional_mask_update()
+
+    def run(step):
+        # Every layer's step counter at ``step`` (a multiple of frequency: the update is due).
+        tf_keras.backend.batch_set_value([(layer.pruning_step, step) for layer in layers])
+        update_all()
+        return float(layers[0].pruning_schedule(tf.constant(step, tf.int64))[1])
+
+    return _Updater(run, len(layers))
+
+
+def time_update_masks_poll(variant: Variant, repeats: int = 20) -> list[float]:
+    """``sos.update_masks(model, step)`` when no wrapper is due (a custom loop's per-step call)."""
+    import state_of_sparsity as sos
+
+    wrappers = _sos_wrappers(variant.model)
+    last = max(int(np.asarray(w.last_update.value)) for w in wrappers)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        updated = sos.update_masks(variant.model, last + 1)
+        times.append(time.perf_counter() - t0)
+        assert not updated, updated
+    return times
+
+
+# --------------------------------------------------------------------------------------------
+# Summary
+
+
+def summarize(variants: list[Variant], trials: dict) -> dict:
+    summary = {}
+    for v in variants:
+        per_trial = trials[v.name]
+        flat = [t for block in per_trial for t in block]
+        ref = trials[v.reference]
+        trial_ratios = [statistics.median(a) / statistics.median(b) for a, b in zip(per_trial, ref)]
+        ref_flat = [t for block in ref for t in block]
+        summary[v.name] = {
+            "family": v.family,
+            "reference": v.reference,
+            "median_ms": statistics.median(flat) * 1e3,
+            "mean_ms": statistics.fmean(flat) * 1e3,
+            "max_ms": max(flat) * 1e3,
+            "ratio_median": statistics.median(trial_ratios),
+            "ratio_of_means": statistics.fmean(flat) / statistics.fmean(ref_flat),
+            "trial_ratios": trial_ratios,
+        }
+    return summary
+
+
+def versions() -> dict:
+    out = {}
+    for dist in (
+        "keras",
+        "tensorflow",
+        "jax",
+        "jaxlib",
+        "tf-keras",
+        "tensorflow-model-optimization",
+        "numpy",
+        "state-of-sparsity",
+    ):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if "model name" in ln), cpu)
+    except OSError:
+        pass
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": affinity,
+        "python": sys.version.split()[0],
+    }
+
+
+def print_tables(results: dict, backend: str) -> None:
+    print("\n" + "=" * 96)
+    print(
+        f"Train step time, backend={backend}: median = steady state (masks applied, no update); "
+        "mean includes the\nmask updates that fell in the timed steps; ratio = median over "
+        "trials of variant/dense (same framework)."
+    )
+    for model_name, res in results.items():
+        print(f"\n{model_name}  (batch {res['batch']}, input {res['input_shape']})")
+        print(
+            f"  {'variant':11s} {'median ms':>10s} {'mean ms':>10s} {'x dense':>8s} "
+            f"{'x dense (mean)':>15s}  of"
+        )
+        for name, s in res["summary"].items():
+            print(
+                f"  {name:11s} {s['median_ms']:10.1f} {s['mean_ms']:10.1f} "
+                f"{s['ratio_median']:8.3f} {s['ratio_of_means']:15.3f}  {s['reference']}"
+            )
+        updates = res.get("mask_update")
+        if updates:
+            print("  one mask update of all pruned layers (median ms; x the dense median step):")
+            for name, u in updates["variants"].items():
+                ref = res["summary"]["dense" if name in ("mp", "rp") else "tfk_dense"]
+                cells = []
+                for label, ts in u["points"].items():
+                    if ts:
+                        med = statistics.median(ts) * 1e3
+                        cells.append(
+                            f"{label} s={u['sparsity'][label]:.3f}: {med:8.1f} ms "
+                            f"({med / ref['median_ms']:5.1f}x)"
+                        )
+                print(f"    {name:6s} {u['layers']:3d} layers  " + "  ".join(cells))
+        poll = res.get("update_masks_poll_ms")
+        if poll is not None:
+            print(f"  sos.update_masks(model, step) with nothing due: {poll:.2f} ms")
+    print("=" * 96)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.backend:
+        if "keras" in sys.modules:
+            raise SystemExit("--backend must be set before keras is imported")
+        os.environ["KERAS_BACKEND"] = args.backend
+    import keras
+
+    backend = keras.backend.backend()
+    if args.peer is None:
+        args.peer = backend == "tensorflow"
+    if args.peer and backend != "tensorflow":
+        raise SystemExit(
+            "--peer needs KERAS_BACKEND=tensorflow (tfmot runs on tf_keras/TensorFlow); "
+            "time the peer in a TensorFlow-backend run."
+        )
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    print(f"backend={backend} peer={args.peer} models={args.models} quick={args.quick}")
+    results = {}
+    for name in args.models:
+        classes = classes_for(name, args)
+        x, y = batch_for(name, args, classes)
+        steps = args.cnn_steps if name == "cnn" else args.resnet_steps
+        print(f"\n[{name}] building variants (x {x.shape}, {steps} steps x {args.trials} trials)")
+        variants = ours_variants(name, args, x, y)
+        if args.peer:
+            variants += peer_variants(name, args, x, y)
+        warm = warm_up(variants, args.warmup)
+        trials = interleaved_trials(variants, args.trials, steps)
+        res = {
+            "batch": int(x.shape[0]),
+            "input_shape": list(x.shape[1:]),
+            "classes": classes,
+            "steps_per_trial": steps,
+            "variants": {
+                v.name: {
+                    **v.info,
+                    "family": v.family,
+                    "jit_compile": getattr(v.model, "jit_compile", None),
+                }
+                for v in variants
+            },
+            "warmup_s": warm,
+            "trials_s": trials,
+            "summary": summarize(variants, trials),
+        }
+        if args.update_repeats > 0:
+            print(f"  timing the all-layer mask update ({args.update_repeats} repeats)", flush=True)
+            res["mask_update"] = time_mask_updates(variants, args)
+            poll = time_update_masks_poll(next(v for v in variants if v.name == "mp"))
+            res["update_masks_poll_s"] = poll
+            res["update_masks_poll_ms"] = statistics.median(poll) * 1e3
+        results[name] = res
+        del variants
+        gc.collect()
+
+    report = {
+        "what": (
+            "seconds per train step: model.train_on_batch(x, y) on fixed host arrays, plus the "
+            "SparsityCallback batch hooks for mp/rp; tfmot with its step counter armed by "
+            "UpdatePruningStep.on_train_begin. Mask updates happen at the schedule's frequency "
+            "inside the timed steps. mask_update: one update of every pruned layer, timed apart."
+        ),
+        "date": started.isoformat(timespec="seconds"),
+        "elapsed_s": (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds(),
+        "backend": backend,
+        "machine": machine(),
+        "versions": versions(),
+        "flags": {k: v for k, v in vars(args).items()},
+        "results": results,
+    }
+    print_tables(results, backend)
+    if args.output_json:
+        with open(args.output_json, "w") as f:
+            json.dump(report, f, indent=1, default=str)
+        print(f"wrote {args.output_json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

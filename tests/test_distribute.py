@@ -68,7 +68,9 @@ def build(technique, strategy=None, schedule=SCHEDULE):
     if strategy is None:
         return make()
     with strategy.scope():
-        return make()
+        model = make()
+    assert model.distribute_strategy.num_replicas_in_sync == 2
+    return model
 
 
 def wrappers(model):

@@ -165,20 +165,26 @@ def test_strip_gives_plain_layers_with_exact_zeros():
 
 
 @pytest.mark.parametrize(
-    "call, message",
+    "kwargs, message",
     [
-        (lambda m: sos.sparsify(m, "pruning", schedule=SCHEDULE), "Unknown `technique`"),
-        (lambda m: sos.sparsify(m, "magnitude_pruning"), "schedule"),
-        (lambda m: sos.sparsify(m, "magnitude_pruning", schedule=SCHEDULE, overrides={"nope": 0.5}), "matches no sparsifiable layer"),
-        (lambda m: sos.sparsify(m, "magnitude_pruning", schedule=SCHEDULE, exclude=["nope"]), "matches no sparsifiable layer"),
-        (lambda m: sos.sparsify(m, "magnitude_pruning", schedule=SCHEDULE, overrides={"conv1": 1.0}), r"\[0, 1\)"),
-        (lambda m: sos.sparsify(m, "magnitude_pruning", schedule=SCHEDULE, overrides={"conv*": 0.1, "conv1": 0.2}), "several"),
-        (lambda m: sos.sparsify(sos.sparsify(m, "magnitude_pruning", schedule=SCHEDULE), "random_pruning", schedule=SCHEDULE), "already sparsified"),
+        ({"technique": "pruning"}, "Unknown `technique`"),
+        ({"schedule": None}, "schedule"),
+        ({"overrides": {"nope": 0.5}}, "matches no sparsifiable layer"),
+        ({"exclude": ["nope"]}, "matches no sparsifiable layer"),
+        ({"overrides": {"conv1": 1.0}}, r"\[0, 1\)"),
+        ({"overrides": {"conv*": 0.1, "conv1": 0.2}}, "several"),
     ],
-)  # fmt: skip
-def test_sparsify_errors(call, message):
+)
+def test_sparsify_errors(kwargs, message):
+    args = {"technique": "magnitude_pruning", "schedule": SCHEDULE, **kwargs}
     with pytest.raises(ValueError, match=message):
-        call(cnn())
+        sos.sparsify(cnn(), **args)
+
+
+def test_sparsifying_twice_is_an_error():
+    once = sos.sparsify(cnn(), "magnitude_pruning", schedule=SCHEDULE)
+    with pytest.raises(ValueError, match="already sparsified"):
+        sos.sparsify(once, "random_pruning", schedule=SCHEDULE)
 
 
 def test_subclassed_and_unbuilt_models_are_clear_errors():

@@ -19,6 +19,8 @@ happens at the end of the k-step block (use k = 1, the default, for the paper's 
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 from keras import ops
 
@@ -67,6 +69,12 @@ class SparsityCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._wrappers = _pruning_wrappers(self.model)
         self._step = None
+        if not self._wrappers:
+            warnings.warn(
+                "SparsityCallback: the model has no pruning wrappers, so it has nothing to do. "
+                "Did you train the model returned by sos.sparsify?",
+                stacklevel=2,
+            )
 
     def _start(self):
         optimizer = getattr(self.model, "optimizer", None)

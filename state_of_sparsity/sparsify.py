@@ -118,6 +118,13 @@ def _plan(model, technique, schedule, overrides, exclude, seed, technique_kwargs
         )
     if not uses_schedule and schedule is not None:
         raise ValueError(f"{technique!r} takes no `schedule`; got {schedule!r}.")
+    allowed = _init_args(cls) - {"self", "layer", "kwargs", "schedule", "seed"}
+    unknown = sorted(set(technique_kwargs) - allowed)
+    if unknown:
+        raise ValueError(
+            f"Unknown argument(s) {unknown} for {technique!r}; "
+            f"allowed: {sorted(allowed) or 'none besides schedule, overrides, exclude, seed'}."
+        )
     overrides = dict(overrides or {})
     exclude = [exclude] if isinstance(exclude, str) else list(exclude or ())
     candidates = _candidates(model)

@@ -173,6 +173,7 @@ def test_strip_gives_plain_layers_with_exact_zeros():
         ({"exclude": ["nope"]}, "matches no sparsifiable layer"),
         ({"overrides": {"conv1": 1.0}}, r"\[0, 1\)"),
         ({"overrides": {"conv*": 0.1, "conv1": 0.2}}, "several"),
+        ({"power": 3}, r"Unknown argument\(s\) \['power'\]"),
     ],
 )
 def test_sparsify_errors(kwargs, message):

@@ -1,4 +1,4 @@
-"""``SparsityCallback``: drives mask updates from ``model.fit``; ``update_masks`` for custom loops.
+"""``SparsityCallback``: drives the wrappers from ``model.fit``; ``update_masks`` for custom loops.
 
 Where updates run. A mask update is a rare event (every ``frequency`` steps) and costs a sort of
 the kernel, so it runs eagerly *between* train steps rather than as a conditional inside every
@@ -25,7 +25,9 @@ import keras
 from keras import ops
 
 from state_of_sparsity import traversal
+from state_of_sparsity.layers.penalized import PenalizedWrapper
 from state_of_sparsity.layers.pruning import PruningWrapper
+from state_of_sparsity.schedules import as_ramp
 
 __all__ = ["SparsityCallback", "update_masks"]
 
@@ -54,25 +56,50 @@ def update_masks(model, step: int) -> list[str]:
 
 
 class SparsityCallback(keras.callbacks.Callback):
-    """Updates the masks of every magnitude / random pruning wrapper during ``model.fit``.
+    """Drives every sparsity wrapper of the model during ``model.fit``.
 
-    Add it to ``fit(callbacks=[...])`` whenever the model contains pruning wrappers; without it
-    masks never change. Put it after ``keras.callbacks.BackupAndRestore`` in the list or
-    anywhere: its state is read lazily at the first batch, after any restore.
+    - Magnitude / random pruning: updates the masks when their schedules say so (without this
+      callback masks never change).
+    - Variational dropout / L0: sets ``regularizer_weight`` (a ``sos.Ramp``) as the weight of
+      their penalties. The ramp itself is evaluated inside the compiled train step on every
+      step (see ``layers.PenalizedWrapper``); setting a different ramp than the layers hold
+      rebuilds the train function once.
+
+    Its place in the callback list does not matter (e.g. before or after
+    ``keras.callbacks.BackupAndRestore``): step state is read lazily at the first batch, after
+    any restore.
+
+    Args:
+        regularizer_weight: a ``sos.Ramp`` for the VD KL / L0 penalty weight, including any
+            1/N; None keeps the ramps the layers already have.
     """
 
-    def __init__(self):
+    def __init__(self, regularizer_weight=None):
         super().__init__()
+        self.regularizer_weight = as_ramp(regularizer_weight)
         self._wrappers = None
         self._step = None
 
     def on_train_begin(self, logs=None):
+        wrappers = [w for _, w in traversal.wrappers(self.model)]
         self._wrappers = _pruning_wrappers(self.model)
         self._step = None
-        if not self._wrappers:
+        penalized = [w for w in wrappers if isinstance(w, PenalizedWrapper)]
+        if not wrappers:
             warnings.warn(
-                "SparsityCallback: the model has no pruning wrappers, so it has nothing to do. "
+                "SparsityCallback: the model has no sparsity wrappers, so it has nothing to do. "
                 "Did you train the model returned by sos.sparsify?",
+                stacklevel=2,
+            )
+        if self.regularizer_weight is not None:
+            changed = [w.set_regularizer_weight(self.regularizer_weight) for w in penalized]
+            if any(changed):
+                self.model.make_train_function(force=True)
+        elif any(w.regularizer_weight is None for w in penalized):
+            warnings.warn(
+                "SparsityCallback: some variational dropout / L0 layers have no penalty weight, "
+                "so nothing pushes them towards sparsity; pass "
+                "SparsityCallback(regularizer_weight=sos.Ramp(...)).",
                 stacklevel=2,
             )
 

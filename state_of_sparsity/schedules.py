@@ -29,7 +29,7 @@ import numbers
 import keras
 from keras import ops
 
-__all__ = ["PruningSchedule", "PolynomialDecay", "ConstantSparsity", "Ramp"]
+__all__ = ["PruningSchedule", "PolynomialDecay", "ConstantSparsity", "Ramp", "as_ramp"]
 
 _PACKAGE = "state_of_sparsity"
 
@@ -329,3 +329,12 @@ class Ramp:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"Ramp({args})"
+
+
+def as_ramp(value, name: str = "regularizer_weight"):
+    """``value`` as a ``Ramp`` (accepting its serialized form) or None; else a ValueError."""
+    if isinstance(value, dict):
+        value = keras.saving.deserialize_keras_object(value)
+    if value is not None and not isinstance(value, Ramp):
+        raise ValueError(f"`{name}` must be a sos.Ramp or None, got {value!r}.")
+    return value

@@ -42,3 +42,23 @@ def reference_output(layer, kernel, x):
         target.assign(source)
     getattr(copy, attr).assign(kernel)
     return keras.ops.convert_to_numpy(copy(x))
+
+
+def gradients(fn, variables):
+    """Gradients of the scalar ``fn()`` with respect to Keras ``variables`` on any backend."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            value = fn()
+        return [np.asarray(g) for g in tape.gradient(value, [v.value for v in variables])]
+    if backend == "jax":
+        import jax
+
+        def f(values):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))):
+                return fn()
+
+        return [np.asarray(g) for g in jax.grad(f)([v.value for v in variables])]
+    raise NotImplementedError(backend)

@@ -130,5 +130,5 @@ def test_callback_needs_a_compiled_model():
 def test_callback_warns_when_there_is_nothing_to_prune():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model.compile("sgd", "mse")
-    with pytest.warns(UserWarning, match="no pruning wrappers"):
+    with pytest.warns(UserWarning, match="no sparsity wrappers"):
         model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0, callbacks=[sos.SparsityCallback()])

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from state_of_sparsity.layers.pruning import MagnitudePruning, RandomPruning
+from state_of_sparsity.layers.variational_dropout import VariationalDropout
 
 __all__ = ["TECHNIQUES", "wrapper_class", "eval_options_for"]
 
 TECHNIQUES = {
     MagnitudePruning.technique: MagnitudePruning,
     RandomPruning.technique: RandomPruning,
+    VariationalDropout.technique: VariationalDropout,
 }
 
 

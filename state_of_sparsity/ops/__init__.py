@@ -1,5 +1,6 @@
 """Pure, backend-neutral functions (``keras.ops`` only): masks, and the VD / L0 formulas."""
 
+from state_of_sparsity.ops import variational
 from state_of_sparsity.ops.masks import (
     cumulative_random_mask,
     keep_count,
@@ -8,4 +9,11 @@ from state_of_sparsity.ops.masks import (
     zero_fraction,
 )
 
-__all__ = ["cumulative_random_mask", "keep_count", "magnitude_mask", "topk_mask", "zero_fraction"]
+__all__ = [
+    "cumulative_random_mask",
+    "keep_count",
+    "magnitude_mask",
+    "topk_mask",
+    "variational",
+    "zero_fraction",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from state_of_sparsity.layers.l0_regularization import L0Regularization
 from state_of_sparsity.layers.pruning import MagnitudePruning, RandomPruning
 from state_of_sparsity.layers.variational_dropout import VariationalDropout
 
@@ -11,6 +12,7 @@ TECHNIQUES = {
     MagnitudePruning.technique: MagnitudePruning,
     RandomPruning.technique: RandomPruning,
     VariationalDropout.technique: VariationalDropout,
+    L0Regularization.technique: L0Regularization,
 }
 
 

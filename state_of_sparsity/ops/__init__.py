@@ -1,6 +1,6 @@
 """Pure, backend-neutral functions (``keras.ops`` only): masks, and the VD / L0 formulas."""
 
-from state_of_sparsity.ops import variational
+from state_of_sparsity.ops import hard_concrete, variational
 from state_of_sparsity.ops.masks import (
     cumulative_random_mask,
     keep_count,
@@ -11,6 +11,7 @@ from state_of_sparsity.ops.masks import (
 
 __all__ = [
     "cumulative_random_mask",
+    "hard_concrete",
     "keep_count",
     "magnitude_mask",
     "topk_mask",

@@ -14,7 +14,7 @@ from state_of_sparsity.export import export_saved_model
 from state_of_sparsity.layers.techniques import TECHNIQUES
 from state_of_sparsity.report import LayerSparsity, SparsityReport, sparsity_report
 from state_of_sparsity.schedules import ConstantSparsity, PolynomialDecay, PruningSchedule, Ramp
-from state_of_sparsity.sparsify import sparsify, strip
+from state_of_sparsity.sparsify import set_threshold, sparsify, strip
 from state_of_sparsity.summaries import SparsitySummaries
 
 __version__ = "0.1.0"
@@ -30,6 +30,7 @@ __all__ = [
     "SparsityReport",
     "SparsitySummaries",
     "export_saved_model",
+    "set_threshold",
     "layers",
     "ops",
     "sparsify",

@@ -16,7 +16,7 @@ from keras import ops
 from state_of_sparsity import traversal
 from state_of_sparsity.layers import registry
 from state_of_sparsity.layers.base import SparsityWrapper
-from state_of_sparsity.layers.techniques import eval_options_for
+from state_of_sparsity.layers.techniques import check_eval_options, eval_options_for
 
 __all__ = ["LayerSparsity", "SparsityReport", "sparsity_report"]
 
@@ -137,6 +137,7 @@ def sparsity_report(model, **options) -> SparsityReport:
 
     ``options`` are eval options understood by some techniques (passed to ``eval_kernel``).
     """
+    check_eval_options(options)
     rows, dense = [], []
     items = [(model.name, model)] if isinstance(model, SparsityWrapper) else traversal.leaves(model)
     for path, layer in items:

@@ -20,10 +20,15 @@ from state_of_sparsity.layers import registry
 from state_of_sparsity.layers.attention import PROJECTIONS, SparseMultiHeadAttention
 from state_of_sparsity.layers.base import SparsityWrapper, mix_seed
 from state_of_sparsity.layers.pruning import PruningWrapper
-from state_of_sparsity.layers.techniques import eval_options_for, wrapper_class
+from state_of_sparsity.layers.techniques import (
+    check_eval_options,
+    eval_options_for,
+    wrapper_class,
+)
+from state_of_sparsity.layers.variational_dropout import VariationalDropout
 from state_of_sparsity.schedules import PruningSchedule
 
-__all__ = ["sparsify", "strip", "copy_layer"]
+__all__ = ["sparsify", "strip", "copy_layer", "set_threshold"]
 
 
 def copy_layer(layer):
@@ -235,6 +240,7 @@ def strip(model, **options):
     ``MultiHeadAttention``. Other layers are copied with their weights.
     """
     _check_clonable(model, "strip")
+    check_eval_options(options)
 
     def clone(layer):
         if isinstance(layer, SparsityWrapper):
@@ -257,3 +263,19 @@ def _plain_attention(layer, options):
             source = source.stripped_layer(**eval_options_for(source, options))
         getattr(plain, attr).set_weights(source.get_weights())
     return plain
+
+
+def set_threshold(model, threshold: float) -> int:
+    """Makes every variational-dropout layer of ``model`` evaluate at log α ``threshold``.
+
+    Changes the layers' ``threshold`` (also in their configs, so a saved model keeps it) and
+    drops the model's compiled predict / test functions so that ``model.predict`` and
+    ``model.evaluate`` use the new value. Returns the number of layers changed.
+    """
+    layers = [w for _, w in traversal.wrappers(model) if isinstance(w, VariationalDropout)]
+    for layer in layers:
+        layer.set_threshold(threshold)
+    for attribute in ("predict_function", "test_function"):
+        if getattr(model, attribute, None) is not None:
+            setattr(model, attribute, None)
+    return len(layers)

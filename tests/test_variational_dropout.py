@@ -210,9 +210,11 @@ def test_round_trips_at_two_thresholds(threshold, tmp_path):
     assert report["hidden"].nonzeros == np.count_nonzero(hidden_kernel)
     theta, ls2 = np_(model.get_layer("hidden").kernel), np_(model.get_layer("hidden").log_sigma2)
     np.testing.assert_array_equal(hidden_kernel, theta * (ref_log_alpha(ls2, theta) < threshold))
-    model.get_layer("hidden").threshold = threshold
-    model.get_layer("out").threshold = threshold
-    np.testing.assert_allclose(np_(plain(x)), np_(model(x, training=False)), atol=1e-5)
+    before = model.predict(x, verbose=0)  # compiles the predict function at threshold 3
+    assert sos.set_threshold(model, threshold) == 2
+    np.testing.assert_allclose(model.predict(x, verbose=0), np_(plain(x)), atol=1e-5)
+    if threshold == 3.0:
+        np.testing.assert_array_equal(before, model.predict(x, verbose=0))
     exported = sos.export_saved_model(model, tmp_path / "sm", threshold=threshold, sample_input=x)
     assert exported
 
@@ -250,3 +252,7 @@ def test_unsupported_layer_and_bad_eval_threshold():
     wrapper, _ = vd_wrapper("dense")
     with pytest.raises(ValueError, match="threshold"):
         sos.sparsity_report(wrapper, threshold=float("nan"))
+    with pytest.raises(ValueError, match="threshold"):
+        wrapper.set_threshold(float("inf"))
+    with pytest.raises(ValueError, match="Unknown eval option"):
+        sos.strip(keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]), tau=1.0)

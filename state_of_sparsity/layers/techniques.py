@@ -6,7 +6,7 @@ from state_of_sparsity.layers.l0_regularization import L0Regularization
 from state_of_sparsity.layers.pruning import MagnitudePruning, RandomPruning
 from state_of_sparsity.layers.variational_dropout import VariationalDropout
 
-__all__ = ["TECHNIQUES", "wrapper_class", "eval_options_for"]
+__all__ = ["TECHNIQUES", "wrapper_class", "check_eval_options", "eval_options_for"]
 
 TECHNIQUES = {
     MagnitudePruning.technique: MagnitudePruning,
@@ -26,14 +26,19 @@ def wrapper_class(technique: str):
         ) from None
 
 
-def eval_options_for(wrapper, options: dict) -> dict:
-    """The subset of ``options`` that ``wrapper``'s technique understands.
-
-    ``options`` are eval-time settings (e.g. a VD log-alpha threshold) passed to ``strip``,
-    ``sparsity_report`` or ``export_saved_model``; a name no technique knows is an error.
-    """
+def check_eval_options(options: dict) -> None:
+    """Raises a ValueError for eval options no technique knows (e.g. a misspelt threshold)."""
     known = {name for cls in TECHNIQUES.values() for name in cls.eval_options}
     unknown = sorted(set(options) - known)
     if unknown:
         raise ValueError(f"Unknown eval option(s) {unknown}; known: {sorted(known) or 'none'}.")
+
+
+def eval_options_for(wrapper, options: dict) -> dict:
+    """The subset of ``options`` that ``wrapper``'s technique understands.
+
+    ``options`` are eval-time settings (e.g. a VD log-alpha threshold) passed to ``strip``,
+    ``sparsity_report`` or ``export_saved_model``.
+    """
+    check_eval_options(options)
     return {k: v for k, v in options.items() if k in type(wrapper).eval_options}

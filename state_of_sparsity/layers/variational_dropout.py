@@ -110,6 +110,10 @@ class VariationalDropout(PenalizedWrapper):
         noise = random.normal(ops.shape(mean), dtype=mean.dtype, seed=self.seed_generator)
         return spec.finish(layer, mean + ops.sqrt(output_variance + vd.EPSILON) * noise)
 
+    def set_threshold(self, threshold: float) -> None:
+        """Sets the eval-time threshold (rebuild compiled functions; see ``sos.set_threshold``)."""
+        self.threshold = _check_finite("threshold", threshold)
+
     def eval_kernel(self, threshold: float | None = None):
         threshold = self.threshold if threshold is None else _check_finite("threshold", threshold)
         theta = self.kernel.value

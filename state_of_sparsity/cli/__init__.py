@@ -1,0 +1,1 @@
+"""Command-line programs (absl flags); ``bin/`` holds thin launchers for them."""

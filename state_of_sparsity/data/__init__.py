@@ -1,0 +1,1 @@
+"""Datasets: MNIST-5k (embedded, no download)."""

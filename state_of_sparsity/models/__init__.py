@@ -1,0 +1,1 @@
+"""Models of the paper's experiments, built from plain Keras layers (sparsifiable)."""

@@ -1,0 +1,116 @@
+"""End to end: the train_lenet binary, every technique, on the embedded MNIST-5k."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from state_of_sparsity.data import mnist5k
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.path.join(ROOT, "bin", "train_lenet.py")
+TECHNIQUES = [
+    "dense",
+    "magnitude_pruning",
+    "random_pruning",
+    "variational_dropout",
+    "l0_regularization",
+]
+
+
+def run(*flags):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run(
+        [sys.executable, BINARY, *flags], capture_output=True, text=True, env=env, timeout=900
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("lenet") / "out")
+    proc = run(
+        "--technique=all",
+        "--epochs=2",
+        "--end_pruning_step=40",
+        "--pruning_frequency=10",
+        "--kl_weight=3e-4",
+        "--l0_weight=3e-3",
+        "--log_alpha_threshold=3,0.5",
+        "--learning_rate=0.01",
+        "--verbose=0",
+        f"--output_dir={out}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc.stdout
+
+
+def test_outputs_exist(tiny_run):
+    out, stdout = tiny_run
+    with open(os.path.join(out, "results.json")) as f:
+        results = json.load(f)["results"]
+    assert list(results) == TECHNIQUES
+    for technique in TECHNIQUES:
+        assert os.path.isfile(os.path.join(out, "saved_model", technique, "saved_model.pb"))
+        logs = os.path.join(out, "logs", technique, "train")
+        assert any(name.startswith("events.out") for name in os.listdir(logs))
+        assert technique in stdout
+    with open(os.path.join(out, "results.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert set(results["variational_dropout"]["thresholds"]) == {"3.0", "0.5"}
+    assert not [n for n in os.listdir(os.path.join(out, "saved_model")) if n.startswith(".")]
+
+
+@pytest.mark.tensorflow_only
+def test_reported_numbers_match_the_exported_models(tiny_run):
+    import tensorflow as tf
+
+    out, _ = tiny_run
+    with open(os.path.join(out, "results.json")) as f:
+        results = json.load(f)["results"]
+    _, (x_test, y_test) = mnist5k.load()
+    for technique, result in results.items():
+        reloaded = tf.saved_model.load(os.path.join(out, "saved_model", technique))
+        kernels = {
+            v.name.split("/")[0]: v.numpy() for v in reloaded.variables if "kernel" in v.name
+        }
+        nonzeros = sum(np.count_nonzero(k) for k in kernels.values())
+        assert nonzeros == result["nonzeros"], technique
+        assert sum(k.size for k in kernels.values()) == result["weights"] == 266_200
+        for layer in result.get("layers", []):
+            assert np.count_nonzero(kernels[layer["name"]]) == layer["nonzeros"]
+        logits = reloaded.serve(tf.constant(x_test)).numpy()
+        accuracy = float(np.mean(np.argmax(logits, 1) == y_test))
+        assert accuracy == pytest.approx(result["accuracy"], abs=1e-6), technique
+    pruned = results["magnitude_pruning"]
+    assert pruned["global_sparsity"] == pytest.approx(0.95, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "flag, message",
+    [
+        ("--technique=pruning", "--technique"),
+        ("--target_sparsity=1.0", "--target_sparsity"),
+        ("--epochs=-1", "--epochs"),
+        ("--log_alpha_threshold=abc", "--log_alpha_threshold"),
+    ],
+)
+def test_bad_flags_fail_cleanly_and_write_nothing(tmp_path, flag, message):
+    out = tmp_path / "out"
+    proc = run(flag, f"--output_dir={out}")
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def test_unwritable_output_dir(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    proc = run("--technique=dense", "--epochs=1", f"--output_dir={blocker}")
+    assert proc.returncode != 0 and "--output_dir" in proc.stderr
+    assert blocker.read_text() == "not a directory"
+    proc = run("--technique=dense", "--epochs=1", f"--output_dir={blocker}/sub")
+    assert proc.returncode != 0 and "not writable" in proc.stderr

@@ -18,7 +18,7 @@ from keras.src.models.functional import Functional  # no public name for "a Func
 from state_of_sparsity import traversal
 from state_of_sparsity.layers import registry
 from state_of_sparsity.layers.attention import PROJECTIONS, SparseMultiHeadAttention
-from state_of_sparsity.layers.base import SparsityWrapper, mix_seed
+from state_of_sparsity.layers.base import SparsityWrapper, copy_layer, mix_seed
 from state_of_sparsity.layers.pruning import PruningWrapper
 from state_of_sparsity.layers.techniques import (
     check_eval_options,
@@ -28,17 +28,7 @@ from state_of_sparsity.layers.techniques import (
 from state_of_sparsity.layers.variational_dropout import VariationalDropout
 from state_of_sparsity.schedules import PruningSchedule
 
-__all__ = ["sparsify", "strip", "copy_layer", "set_threshold"]
-
-
-def copy_layer(layer):
-    """A new layer of the same class and config, built like ``layer`` and with its weights."""
-    new = type(layer).from_config(layer.get_config())
-    build_config = layer.get_build_config() if layer.built else None
-    if build_config:
-        new.build_from_config(build_config)
-        new.set_weights(layer.get_weights())
-    return new
+__all__ = ["sparsify", "strip", "set_threshold"]
 
 
 def _check_clonable(model, what: str):

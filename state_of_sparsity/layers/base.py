@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-from keras import ops
 
 from state_of_sparsity.layers import registry
 
-__all__ = ["SparsityWrapper", "new_seed"]
+__all__ = ["SparsityWrapper", "copy_layer", "new_seed", "mix_seed"]
+
+
+def copy_layer(layer):
+    """A new layer of the same class and config, built like ``layer`` and with its weights."""
+    new = type(layer).from_config(layer.get_config())
+    build_config = layer.get_build_config() if layer.built else None
+    if build_config:
+        new.build_from_config(build_config)
+        new.set_weights(layer.get_weights())
+    return new
 
 
 def new_seed() -> int:
@@ -96,9 +105,6 @@ class SparsityWrapper(keras.layers.Wrapper):
 
     def stripped_layer(self, **options):
         """A fresh plain copy of the inner layer whose kernel is ``eval_kernel(**options)``."""
-        plain = type(self.layer).from_config(self.layer.get_config())
-        plain.build_from_config(self.layer.get_build_config())
-        values = {id(v): v.numpy() for v in self.layer.weights}
-        values[id(self.kernel)] = ops.convert_to_numpy(self.eval_kernel(**options))
-        plain.set_weights([values[id(v)] for v in self.layer.weights])
+        plain = copy_layer(self.layer)
+        getattr(plain, self.spec.kernel).assign(self.eval_kernel(**options))
         return plain

@@ -87,7 +87,8 @@ class MagnitudePruning(PruningWrapper):
     technique = "magnitude_pruning"
 
     def _new_mask(self, sparsity, step):
-        return masks.magnitude_mask(self.kernel.value, sparsity, dtype=self.mask.dtype)
+        kernel = ops.convert_to_numpy(self.kernel.value)
+        return masks.magnitude_mask(kernel, sparsity, dtype=self.mask.dtype)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -95,8 +96,8 @@ class RandomPruning(PruningWrapper):
     """Cumulative random pruning of one layer's kernel, on the MP schedule (spec §3.6).
 
     At each update the new zeros are drawn uniformly among the surviving entries; a pruned entry
-    never returns. The draw at step t depends only on (seed, t), so resumed runs and all
-    replicas draw the same mask.
+    never returns. The draw at step t depends only on (seed, t) (NumPy's generator), so resumed
+    runs, all replicas and all backends draw the same mask.
 
     Args:
         layer: a registry layer (Dense, EinsumDense, Conv1D/2D/3D, Embedding).
@@ -115,8 +116,9 @@ class RandomPruning(PruningWrapper):
         self.seed = int(seed)
 
     def _new_mask(self, sparsity, step):
+        mask = ops.convert_to_numpy(self.mask.value)
         return masks.cumulative_random_mask(
-            self.mask.value, sparsity, seed=mix_seed(self.seed, step), dtype=self.mask.dtype
+            mask, sparsity, seed=mix_seed(self.seed, step), dtype=self.mask.dtype
         )
 
     def technique_config(self):

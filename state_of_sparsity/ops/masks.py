@@ -65,10 +65,12 @@ def cumulative_random_mask(mask, sparsity: float, seed: int, dtype="float32") ->
     sparsity) always gives the same result.
     """
     mask = np.asarray(mask)
-    alive = mask > 0
-    k = min(keep_count(mask.size, sparsity), int(np.count_nonzero(alive)))
-    draws = np.random.default_rng(seed).random(mask.shape, np.float32)
-    return topk_mask(np.where(alive, draws, -1.0), k, dtype)
+    survivors = np.flatnonzero(mask.ravel() > 0)
+    k = min(keep_count(mask.size, sparsity), survivors.size)
+    draws = np.random.default_rng(seed).random(survivors.size, np.float32)
+    keep = np.zeros(mask.size, dtype)
+    keep[survivors[topk_mask(draws, k, bool)]] = 1
+    return keep.reshape(mask.shape)
 
 
 def zero_fraction(x) -> float:

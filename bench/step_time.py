@@ -12,9 +12,9 @@ For each model (a small CNN on 32x32x3, and ``keras.applications.ResNet50(weight
   Keras 3 and tf_keras coexist in one process (both on the same TensorFlow runtime), so the
   peer is interleaved with ours in the same process.
 
-One *step* is the wall time of ``model.train_on_batch(x, y)`` on fixed host NumPy arrays
-(including the host-to-device copy and the fetch of the loss, which synchronises), plus, for the
-``mp`` / ``rp`` variants, the ``on_train_batch_begin`` / ``on_train_batch_end`` hooks of a
+One *step* is one ``model.train_on_batch(x, y)`` on fixed host NumPy arrays (including the
+host-to-device copy and the fetch of the loss, which synchronises), plus, for the ``mp`` /
+``rp`` variants, the ``on_train_batch_begin`` / ``on_train_batch_end`` hooks of a
 ``sos.SparsityCallback`` driven exactly as ``fit`` drives it. Both libraries use the same
 polynomial schedule (0 -> ``--sparsity`` over ``--end_step`` steps, ``--frequency`` steps between
 mask updates, begin 0), so mask updates happen inside the timed region at the schedule's
@@ -25,21 +25,30 @@ counter). Hence per variant:
 * ``median`` step: the steady state (masks applied in the forward pass, no update);
 * ``mean`` step: the steady state plus the mask updates that fell in the timed steps.
 
+Two clocks are recorded for every step: ``wall`` (``time.perf_counter``, what a GPU figure
+means) and ``cpu`` (``time.process_time``: CPU seconds of all the process's threads, i.e. the
+work done). On a shared or throttled VM the wall time of identical steps can vary several-fold
+while their CPU time stays within a few percent, so on such a CPU box the ``cpu`` ratios are the
+trustworthy ones; the ``wall`` ratios are the ones to quote on a dedicated machine / GPU.
+
 Methodology: build and compile every variant, run ``--warmup`` steps of each (the first one
 traces/compiles; its time is recorded separately), then ``--trials`` interleaved trials:
-``for trial: for variant: time N consecutive steps`` (per-step times are recorded; Python's
-garbage collector is off inside a block). Ratios are to the dense model of the same framework
-measured in the same run: ours ``mp/dense``, ``rp/dense``; peer ``tfmot/tfk_dense``. The
-ratio reported is the median over trials of (variant median / dense median in that trial).
+``for trial: for variant: time N consecutive steps``, the variant order rotating from trial to
+trial (per-step times are recorded; Python's garbage collector is off inside a block). Ratios
+are to the dense model of the same framework measured in the same run: ours ``mp/dense``,
+``rp/dense``; peer ``tfmot/tfk_dense``. The ratio reported is the median over trials of
+(variant median / dense median in that trial); the JSON also has ratios of overall medians and
+of means.
 
 Mask-update cost, timed separately: one mask update of *all* pruned layers of the model
 (``wrapper.update_mask(step)`` for every wrapper, eager, as the callback does; on JAX it blocks
 until the new masks are ready), at the schedule's first update step, its midpoint and its end
-(the cost of top-k depends on the sparsity); for the peer, tfmot's own
-``pruning_obj.conditional_mask_update()`` of every layer inside one ``tf.function`` (the code its
-train step runs, traced once before timing). Each is reported in ms and as a multiple of the
-dense median step of its framework. Also timed: ``sos.update_masks(model, step)`` when nothing
-is due (the per-step poll cost of a custom training loop).
+(the cost of top-k depends on the sparsity; masks are reset to all ones, untimed, before each
+update, so random pruning does real work at every point); for the peer, tfmot's own
+``pruning_obj.conditional_mask_update()`` of every layer inside one ``tf.function`` (the code
+its train step runs, traced once before timing). Each is reported in ms and as a multiple of
+the dense median step of its framework (same clock). Also timed: ``sos.update_masks(model,
+step)`` when nothing is due (the per-step poll cost of a custom training loop).
 
 Absolute times on a shared CPU mean little; compare ratios measured in the same run.
 
@@ -61,6 +70,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -68,6 +78,16 @@ from collections.abc import Callable
 import numpy as np
 
 MODELS = ("cnn", "resnet50")
+QUICK_DEFAULTS = {
+    "trials": 2,
+    "warmup": 2,
+    "cnn_steps": 10,
+    "resnet_steps": 3,
+    "resnet_size": 32,
+    "resnet_batch": 8,
+    "update_repeats": 1,
+    "peer": False,
+}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -89,10 +109,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="time tfmot prune_low_magnitude on tf_keras (default: on with the TF backend)",
     )
     p.add_argument("--no_peer", dest="peer", action="store_false", help="skip the tfmot peer")
-    p.add_argument("--trials", type=int, default=5, help="interleaved trials")
+    p.add_argument("--trials", type=int, default=10, help="interleaved trials")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per variant (>= 1)")
-    p.add_argument("--cnn_steps", type=int, default=50, help="timed steps per trial, CNN")
-    p.add_argument("--resnet_steps", type=int, default=20, help="timed steps per trial, RN50")
+    p.add_argument("--cnn_steps", type=int, default=25, help="timed steps per trial, CNN")
+    p.add_argument("--resnet_steps", type=int, default=10, help="timed steps per trial, RN50")
     p.add_argument("--cnn_batch", type=int, default=64)
     p.add_argument("--resnet_batch", type=int, default=16)
     p.add_argument("--resnet_size", type=int, default=64, help="ResNet-50 input resolution")
@@ -106,19 +126,24 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=3,
         help="timed repeats of the all-layer mask update per schedule point (0: skip)",
     )
+    p.add_argument(
+        "--dtype_policy",
+        default=None,
+        help="Keras dtype policy of every model, e.g. mixed_bfloat16 (GPU runs); default float32",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output_json", default=None, help="where to write all raw times")
     p.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: 2 trials of a few steps, ResNet-50 at 32x32 batch 8, one update point",
+        help=(
+            "smoke run (~1 min): 2 trials of a few steps, ResNet-50 at 32x32 batch 8, one "
+            "mask-update point, no peer unless --peer is given; explicit flags override these"
+        ),
     )
+    if p.parse_args(argv).quick:  # new defaults; flags given explicitly still win
+        p.set_defaults(**QUICK_DEFAULTS)
     args = p.parse_args(argv)
-    if args.quick:
-        args.trials, args.warmup = 2, 2
-        args.cnn_steps, args.resnet_steps = 10, 3
-        args.resnet_size, args.resnet_batch = 32, 8
-        args.update_repeats = min(args.update_repeats, 1)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = set(args.models) - set(MODELS)
     if unknown:
@@ -202,6 +227,8 @@ def ours_variants(name: str, args, x, y) -> list[Variant]:
     import state_of_sparsity as sos
 
     keras.utils.set_random_seed(args.seed)
+    if args.dtype_policy:
+        keras.config.set_dtype_policy(args.dtype_policy)
     dense = build_arch(keras, name, args)
     schedule = sos.PolynomialDecay(
         0.0, args.sparsity, begin_step=0, end_step=args.end_step, frequency=args.frequency
@@ -265,6 +292,8 @@ def peer_variants(name: str, args, x, y) -> list[Variant]:
     import tf_keras
 
     tf.random.set_seed(args.seed)
+    if args.dtype_policy:
+        tf_keras.mixed_precision.set_global_policy(args.dtype_policy)
     dense = build_arch(tf_keras, name, args)
     pruned = build_arch(tf_keras, name, args)
     pruned.set_weights(dense.get_weights())
@@ -303,9 +332,20 @@ def _tfmot_pruned(model):
 # --------------------------------------------------------------------------------------------
 # Timing
 
+CLOCKS = ("wall", "cpu")  # perf_counter; process_time (CPU seconds of all the process's threads)
+
+
+def _now() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def _since(start: tuple[float, float]) -> tuple[float, float]:
+    wall, cpu = _now()
+    return wall - start[0], cpu - start[1]
+
 
 def warm_up(variants: list[Variant], steps: int) -> dict:
-    """Runs ``steps`` untimed steps per variant; returns {name: [seconds per step]}."""
+    """Runs ``steps`` untimed steps per variant; returns {name: [wall seconds per step]}."""
     times = {}
     for v in variants:
         times[v.name] = []
@@ -315,38 +355,50 @@ def warm_up(variants: list[Variant], steps: int) -> dict:
             times[v.name].append(time.perf_counter() - t0)
         if not np.isfinite(loss):
             print(f"  note: {v.name} loss is {loss} after warm-up", flush=True)
+        rest = statistics.median(times[v.name][1:] or [float("nan")])
         print(
             f"  warm-up {v.name:10s} first step {times[v.name][0]:7.2f} s, "
-            f"then {statistics.median(times[v.name][1:] or [float('nan')]) * 1e3:8.1f} ms",
+            f"then {rest * 1e3:8.1f} ms",
             flush=True,
         )
     return times
 
 
-def time_block(step: Callable[[], float], n: int) -> list[float]:
-    out = []
+def time_block(step: Callable[[], float], n: int) -> tuple[list[float], list[float]]:
+    """(wall, cpu) seconds of each of ``n`` consecutive steps; the GC is off meanwhile."""
+    wall, cpu = [], []
     gc.collect()
     gc.disable()
     try:
         for _ in range(n):
-            t0 = time.perf_counter()
+            t0 = _now()
             step()
-            out.append(time.perf_counter() - t0)
+            w, c = _since(t0)
+            wall.append(w)
+            cpu.append(c)
     finally:
         gc.enable()
-    return out
+    return wall, cpu
 
 
 def interleaved_trials(variants: list[Variant], trials: int, steps: int) -> dict:
-    """{name: [[seconds per step] per trial]}, variants interleaved within every trial."""
-    times = {v.name: [] for v in variants}
+    """{clock: {name: [[seconds per step] per trial]}}, variants interleaved in every trial.
+
+    The order of the variants rotates from one trial to the next.
+    """
+    times = {clock: {v.name: [] for v in variants} for clock in CLOCKS}
     for trial in range(trials):
-        for v in variants:
-            times[v.name].append(time_block(v.step, steps))
+        shift = trial % len(variants)  # rotate the order: no variant always runs first
+        for v in variants[shift:] + variants[:shift]:
+            wall, cpu = time_block(v.step, steps)
+            times["wall"][v.name].append(wall)
+            times["cpu"][v.name].append(cpu)
         line = "  ".join(
-            f"{v.name} {statistics.median(times[v.name][-1]) * 1e3:.1f}" for v in variants
+            f"{v.name} {statistics.median(times['wall'][v.name][-1]) * 1e3:.0f}/"
+            f"{statistics.median(times['cpu'][v.name][-1]) * 1e3:.0f}"
+            for v in variants
         )
-        print(f"  trial {trial + 1}/{trials} (median ms): {line}", flush=True)
+        print(f"  trial {trial + 1}/{trials} (median ms wall/cpu): {line}", flush=True)
     return times
 
 
@@ -361,11 +413,10 @@ def _block_until_ready(values) -> None:
 
 def update_points(args) -> dict:
     """Schedule steps at which the all-layer mask update is timed (multiples of frequency)."""
-    mid = max(args.frequency, (args.end_step // 2) // args.frequency * args.frequency)
-    points = {"first": args.frequency, "mid": mid, "final": args.end_step}
     if args.quick:
-        points = {"final": args.end_step}
-    return points
+        return {"final": args.end_step}
+    mid = max(args.frequency, (args.end_step // 2) // args.frequency * args.frequency)
+    return {"first": args.frequency, "mid": mid, "final": args.end_step}
 
 
 def time_mask_updates(variants: list[Variant], args) -> dict:
@@ -378,23 +429,29 @@ def time_mask_updates(variants: list[Variant], args) -> dict:
         elif v.name == "tfmot":
             updaters[v.name] = _tfmot_updater(v.model)
     result = {
-        name: {"points": {}, "sparsity": {}, "warmup_s": None, "layers": up.layers}
+        name: {
+            "layers": up.layers,
+            "first_call_s": None,
+            "sparsity": {},
+            "wall": {label: [] for label in points},
+            "cpu": {label: [] for label in points},
+        }
         for name, up in updaters.items()
     }
     for name, up in updaters.items():  # first call: kernel setup, tf.function tracing
         t0 = time.perf_counter()
         up.run(args.end_step)
-        result[name]["warmup_s"] = time.perf_counter() - t0
-    for name in updaters:
-        for label in points:
-            result[name]["points"][label] = []
+        result[name]["first_call_s"] = time.perf_counter() - t0
     for _ in range(args.update_repeats):
         for label, step in points.items():
             for name, up in updaters.items():
+                up.reset()
                 gc.collect()
-                t0 = time.perf_counter()
+                t0 = _now()
                 sparsity = up.run(step)
-                result[name]["points"][label].append(time.perf_counter() - t0)
+                wall, cpu = _since(t0)
+                result[name]["wall"][label].append(wall)
+                result[name]["cpu"][label].append(cpu)
                 result[name]["sparsity"][label] = sparsity
     return {"steps": points, "variants": result}
 
@@ -403,9 +460,12 @@ def time_mask_updates(variants: list[Variant], args) -> dict:
 class _Updater:
     run: Callable[[int], float]  # update all masks for ``step``; returns the target sparsity
     layers: int
+    reset: Callable[[], None] = lambda: None  # untimed: masks back to all ones
 
 
 def _sos_updater(model) -> _Updater:
+    import keras
+
     wrappers = _sos_wrappers(model)
 
     def run(step):
@@ -415,7 +475,14 @@ def _sos_updater(model) -> _Updater:
         _block_until_ready([w.mask.value for w in wrappers])
         return float(sparsity)
 
-    return _Updater(run, len(wrappers))
+    def reset():
+        # Random pruning only prunes among survivors: without a reset, an update at a low
+        # sparsity after one at a high sparsity would be a cheap no-op, not a real update.
+        for w in wrappers:
+            w.mask.assign(keras.ops.ones(w.mask.shape, w.mask.dtype))
+        _block_until_ready([w.mask.value for w in wrappers])
+
+    return _Updater(run, len(wrappers), reset)
 
 
 def _tfmot_updater(model) -> _Updater:
@@ -438,44 +505,66 @@ def _tfmot_updater(model) -> _Updater:
     return _Updater(run, len(layers))
 
 
-def time_update_masks_poll(variant: Variant, repeats: int = 20) -> list[float]:
+def mask_sparsity(variant: Variant) -> float | None:
+    """Fraction of zeros over all the masks of a pruned variant (None for a dense one)."""
+    if variant.name in ("mp", "rp"):
+        masks = [np.asarray(w.mask.value) for w in _sos_wrappers(variant.model)]
+    elif variant.name == "tfmot":
+        masks = [
+            m.numpy() for layer in _tfmot_pruned(variant.model) for _, m, _ in layer.pruning_vars
+        ]
+    else:
+        return None
+    return float(sum(int((m == 0).sum()) for m in masks) / sum(m.size for m in masks))
+
+
+def time_update_masks_poll(variant: Variant, repeats: int = 20) -> dict:
     """``sos.update_masks(model, step)`` when no wrapper is due (a custom loop's per-step call)."""
     import state_of_sparsity as sos
 
     wrappers = _sos_wrappers(variant.model)
     last = max(int(np.asarray(w.last_update.value)) for w in wrappers)
-    times = []
+    out = {clock: [] for clock in CLOCKS}
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = _now()
         updated = sos.update_masks(variant.model, last + 1)
-        times.append(time.perf_counter() - t0)
+        wall, cpu = _since(t0)
+        out["wall"].append(wall)
+        out["cpu"].append(cpu)
         assert not updated, updated
-    return times
+    return out
 
 
 # --------------------------------------------------------------------------------------------
 # Summary
 
 
+def _stats(per_trial: list[list[float]], ref: list[list[float]]) -> dict:
+    flat = [t for block in per_trial for t in block]
+    ref_flat = [t for block in ref for t in block]
+    trial_ratios = [
+        statistics.median(a) / statistics.median(b) for a, b in zip(per_trial, ref, strict=True)
+    ]
+    return {
+        "median_ms": statistics.median(flat) * 1e3,
+        "mean_ms": statistics.fmean(flat) * 1e3,
+        "max_ms": max(flat) * 1e3,
+        "ratio": statistics.median(trial_ratios),
+        "ratio_of_medians": statistics.median(flat) / statistics.median(ref_flat),
+        "ratio_of_means": statistics.fmean(flat) / statistics.fmean(ref_flat),
+        "trial_ratios": trial_ratios,
+    }
+
+
 def summarize(variants: list[Variant], trials: dict) -> dict:
-    summary = {}
-    for v in variants:
-        per_trial = trials[v.name]
-        flat = [t for block in per_trial for t in block]
-        ref = trials[v.reference]
-        trial_ratios = [statistics.median(a) / statistics.median(b) for a, b in zip(per_trial, ref)]
-        ref_flat = [t for block in ref for t in block]
-        summary[v.name] = {
+    return {
+        v.name: {
             "family": v.family,
             "reference": v.reference,
-            "median_ms": statistics.median(flat) * 1e3,
-            "mean_ms": statistics.fmean(flat) * 1e3,
-            "max_ms": max(flat) * 1e3,
-            "ratio_median": statistics.median(trial_ratios),
-            "ratio_of_means": statistics.fmean(flat) / statistics.fmean(ref_flat),
-            "trial_ratios": trial_ratios,
+            **{c: _stats(trials[c][v.name], trials[c][v.reference]) for c in CLOCKS},
         }
-    return summary
+        for v in variants
+    }
 
 
 def versions() -> dict:
@@ -497,6 +586,22 @@ def versions() -> dict:
     return out
 
 
+def source_revision() -> dict:
+    """The git commit of the library being timed, and whether its sources differ from it."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def git(*cmd):
+        out = subprocess.run(["git", *cmd], cwd=root, capture_output=True, text=True, timeout=30)
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        status = git("status", "--porcelain", "--", "state_of_sparsity")
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "library_modified": None}
+    return {"commit": commit, "library_modified": None if status is None else bool(status)}
+
+
 def machine() -> dict:
     cpu = platform.processor()
     try:
@@ -516,41 +621,57 @@ def machine() -> dict:
 
 
 def print_tables(results: dict, backend: str) -> None:
-    print("\n" + "=" * 96)
+    print("\n" + "=" * 100)
     print(
-        f"Train step time, backend={backend}: median = steady state (masks applied, no update); "
-        "mean includes the\nmask updates that fell in the timed steps; ratio = median over "
-        "trials of variant/dense (same framework)."
+        f"Train step, backend={backend}. wall = perf_counter, cpu = process CPU time (all "
+        "threads).\nmedian = steady state (masks applied in the forward, no update); x dense = "
+        "median over\ntrials of variant/dense (same framework, same trial); 'mean' ratios "
+        "include the mask\n"
+        "updates that fell in the timed steps (schedule frequency)."
     )
     for model_name, res in results.items():
         print(f"\n{model_name}  (batch {res['batch']}, input {res['input_shape']})")
         print(
-            f"  {'variant':11s} {'median ms':>10s} {'mean ms':>10s} {'x dense':>8s} "
-            f"{'x dense (mean)':>15s}  of"
+            f"  {'variant':10s} {'wall ms':>8s} {'cpu ms':>8s} {'x dense':>8s} {'x dense':>8s}"
+            f" {'x dense':>9s}  ratio to"
         )
+        print(f"  {'':10s} {'median':>8s} {'median':>8s} {'wall':>8s} {'cpu':>8s} {'cpu mean':>9s}")
         for name, s in res["summary"].items():
+            w, c = s["wall"], s["cpu"]
             print(
-                f"  {name:11s} {s['median_ms']:10.1f} {s['mean_ms']:10.1f} "
-                f"{s['ratio_median']:8.3f} {s['ratio_of_means']:15.3f}  {s['reference']}"
+                f"  {name:10s} {w['median_ms']:8.1f} {c['median_ms']:8.1f} {w['ratio']:8.3f}"
+                f" {c['ratio']:8.3f} {c['ratio_of_means']:9.3f}  {s['reference']}"
             )
         updates = res.get("mask_update")
         if updates:
-            print("  one mask update of all pruned layers (median ms; x the dense median step):")
+            print(
+                "  one mask update of all pruned layers (median; x step = / the dense median "
+                "step, same clock):"
+            )
+            print(
+                f"  {'variant':8s} {'layers':>6s} {'point':>6s} {'sparsity':>8s} {'wall ms':>9s}"
+                f" {'x step':>7s} {'cpu ms':>9s} {'x step':>7s}"
+            )
             for name, u in updates["variants"].items():
                 ref = res["summary"]["dense" if name in ("mp", "rp") else "tfk_dense"]
-                cells = []
-                for label, ts in u["points"].items():
-                    if ts:
-                        med = statistics.median(ts) * 1e3
-                        cells.append(
-                            f"{label} s={u['sparsity'][label]:.3f}: {med:8.1f} ms "
-                            f"({med / ref['median_ms']:5.1f}x)"
-                        )
-                print(f"    {name:6s} {u['layers']:3d} layers  " + "  ".join(cells))
-        poll = res.get("update_masks_poll_ms")
+                for label in updates["steps"]:
+                    if not u["wall"][label]:
+                        continue
+                    wall = statistics.median(u["wall"][label]) * 1e3
+                    cpu = statistics.median(u["cpu"][label]) * 1e3
+                    print(
+                        f"  {name:8s} {u['layers']:6d} {label:>6s} {u['sparsity'][label]:8.3f}"
+                        f" {wall:9.1f} {wall / ref['wall']['median_ms']:7.1f}"
+                        f" {cpu:9.1f} {cpu / ref['cpu']['median_ms']:7.1f}"
+                    )
+        poll = res.get("update_masks_poll_s")
         if poll is not None:
-            print(f"  sos.update_masks(model, step) with nothing due: {poll:.2f} ms")
-    print("=" * 96)
+            print(
+                "  sos.update_masks(model, step) with nothing due: "
+                f"{statistics.median(poll['wall']) * 1e3:.2f} ms wall, "
+                f"{statistics.median(poll['cpu']) * 1e3:.2f} ms cpu"
+            )
+    print("=" * 100)
 
 
 def main(argv=None) -> int:
@@ -571,7 +692,11 @@ def main(argv=None) -> int:
         )
 
     started = datetime.datetime.now(datetime.timezone.utc)
-    print(f"backend={backend} peer={args.peer} models={args.models} quick={args.quick}")
+    source = source_revision()  # before the library is imported
+    print(
+        f"backend={backend} peer={args.peer} models={args.models} quick={args.quick} "
+        f"commit={source['commit']} library_modified={source['library_modified']}"
+    )
     results = {}
     for name in args.models:
         classes = classes_for(name, args)
@@ -583,6 +708,8 @@ def main(argv=None) -> int:
             variants += peer_variants(name, args, x, y)
         warm = warm_up(variants, args.warmup)
         trials = interleaved_trials(variants, args.trials, steps)
+        for v in variants:  # shows that the schedule's updates did happen in the timed steps
+            v.info["mask_sparsity_after_trials"] = mask_sparsity(v)
         res = {
             "batch": int(x.shape[0]),
             "input_shape": list(x.shape[1:]),
@@ -597,7 +724,7 @@ def main(argv=None) -> int:
                 for v in variants
             },
             "warmup_s": warm,
-            "trials_s": trials,
+            "trials_s": trials,  # {clock: {variant: [[seconds per step] per trial]}}
             "summary": summarize(variants, trials),
         }
         if args.update_repeats > 0:
@@ -605,23 +732,25 @@ def main(argv=None) -> int:
             res["mask_update"] = time_mask_updates(variants, args)
             poll = time_update_masks_poll(next(v for v in variants if v.name == "mp"))
             res["update_masks_poll_s"] = poll
-            res["update_masks_poll_ms"] = statistics.median(poll) * 1e3
         results[name] = res
         del variants
         gc.collect()
 
     report = {
         "what": (
-            "seconds per train step: model.train_on_batch(x, y) on fixed host arrays, plus the "
+            "seconds per train step (clocks: wall = perf_counter, cpu = process_time of all "
+            "threads): model.train_on_batch(x, y) on fixed host arrays, plus the "
             "SparsityCallback batch hooks for mp/rp; tfmot with its step counter armed by "
             "UpdatePruningStep.on_train_begin. Mask updates happen at the schedule's frequency "
-            "inside the timed steps. mask_update: one update of every pruned layer, timed apart."
+            "inside the timed steps. mask_update: one update of every pruned layer, timed apart "
+            "(masks reset to ones, untimed, before each)."
         ),
         "date": started.isoformat(timespec="seconds"),
         "elapsed_s": (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds(),
         "backend": backend,
         "machine": machine(),
         "versions": versions(),
+        "source": source,
         "flags": {k: v for k, v in vars(args).items()},
         "results": results,
     }

@@ -89,10 +89,13 @@ class PruningSchedule:
         """
         raise NotImplementedError
 
+    def in_window(self, step: int) -> bool:
+        """begin_step <= step <= end_step (end_step < 0: no end)."""
+        return self.begin_step <= step and (self.end_step < 0 or step <= self.end_step)
+
     def should_update(self, step: int, last_update: int) -> bool:
         """The paper's rule: begin <= step <= end (end < 0: open) and last_update + freq <= step."""
-        in_range = self.begin_step <= step and (self.end_step < 0 or step <= self.end_step)
-        return in_range and last_update + self.frequency <= step
+        return self.in_window(step) and last_update + self.frequency <= step
 
     def update_steps(self, num_steps: int) -> list[int]:
         """Steps in ``[0, num_steps)`` at which a run from scratch updates its mask."""

@@ -48,7 +48,13 @@ class PruningWrapper(SparsityWrapper):
         return ops.multiply(self.kernel.value, ops.cast(self.mask.value, self.kernel.dtype))
 
     def due(self, step: int, last_update: int | None = None) -> bool:
-        """Whether the paper's rule asks for a mask update after optimizer step ``step``."""
+        """Whether the paper's rule asks for a mask update after optimizer step ``step``.
+
+        ``last_update`` defaults to the layer's variable, read (a host sync) only when ``step``
+        is inside the schedule's window.
+        """
+        if not self.schedule.in_window(step):
+            return False
         if last_update is None:
             last_update = int(ops.convert_to_numpy(self.last_update.value))
         return self.schedule.should_update(step, last_update)

@@ -1,0 +1,206 @@
+"""ImageNet input pipeline with the paper's preprocessing (spec §4.5), on tf.data.
+
+Sources:
+- tfds ``imagenet2012`` from a prepared ``data_dir``, or built from the official tars in
+  ``manual_dir`` (``ILSVRC2012_img_train.tar``, ``ILSVRC2012_img_val.tar``) on first use;
+- any other tfds image-classification dataset (``dataset=``) with ``image`` and ``label``;
+- the original TFRecord shards (``train-*``, ``validation-*``: ``image/encoded`` JPEG bytes and a
+  1-based ``image/class/label``, as written by tensorflow/tpu's ``imagenet_to_gcs.py``).
+
+Preprocessing, as the reference's ``resnet_preprocessing.py``:
+- train: ``sample_distorted_bounding_box`` over the whole image (min_object_covered 0.1,
+  aspect ratio [3/4, 4/3], area [0.08, 1], 10 attempts), falling back to the eval crop when the
+  sampled box is essentially the whole image; bicubic resize; random horizontal flip.
+- eval: central crop of side size/(size + 32)·min(h, w) (0.875 of the short side at 224) with
+  offsets ((h − c) + 1) // 2, bicubic resize.
+Images leave the pipeline as float32 in [0, 255] — the model normalises them — clipped to
+[0, 255] after the bicubic resize (which overshoots; the reference did not clip).
+"""
+
+from __future__ import annotations
+
+import os
+
+import tensorflow as tf
+
+__all__ = ["CROP_PADDING", "preprocess_train", "preprocess_eval", "load", "DatasetInfo"]
+
+CROP_PADDING = 32
+
+
+def _decode_and_crop(image_bytes, box):
+    """Decodes ``image_bytes`` cropped to ``box`` = [y, x, h, w] (JPEG: without a full decode)."""
+
+    def jpeg():
+        return tf.image.decode_and_crop_jpeg(image_bytes, box, channels=3)
+
+    def other():
+        image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
+        return tf.image.crop_to_bounding_box(image, box[0], box[1], box[2], box[3])
+
+    return tf.cond(tf.io.is_jpeg(image_bytes), jpeg, other)
+
+
+def _image_shape(image_bytes):
+    def jpeg():
+        return tf.image.extract_jpeg_shape(image_bytes)
+
+    def other():
+        return tf.shape(tf.io.decode_image(image_bytes, channels=3, expand_animations=False))
+
+    return tf.cond(tf.io.is_jpeg(image_bytes), jpeg, other)
+
+
+def _resize(image, size):
+    image = tf.image.resize(image, [size, size], method="bicubic")
+    return tf.clip_by_value(image, 0.0, 255.0)
+
+
+def _center_box(shape, size):
+    height, width = shape[0], shape[1]
+    side = tf.cast(
+        size / (size + CROP_PADDING) * tf.cast(tf.minimum(height, width), tf.float32), tf.int32
+    )
+    return tf.stack([((height - side) + 1) // 2, ((width - side) + 1) // 2, side, side])
+
+
+def preprocess_eval(image_bytes, size: int = 224):
+    """Central crop (0.875 of the short side at 224) and bicubic resize; float32 [0, 255]."""
+    box = _center_box(_image_shape(image_bytes), size)
+    image = _decode_and_crop(image_bytes, box)
+    return tf.reshape(_resize(image, size), [size, size, 3])
+
+
+def preprocess_train(image_bytes, size: int = 224, seed=None):
+    """Inception-style random crop, bicubic resize and random flip; float32 [0, 255]."""
+    shape = _image_shape(image_bytes)
+    begin, crop_size, _ = tf.image.sample_distorted_bounding_box(
+        shape,
+        bounding_boxes=tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, [1, 1, 4]),
+        min_object_covered=0.1,
+        aspect_ratio_range=(3.0 / 4.0, 4.0 / 3.0),
+        area_range=(0.08, 1.0),
+        max_attempts=10,
+        use_image_if_no_bounding_boxes=True,
+        seed=seed,
+    )
+    box = tf.stack([begin[0], begin[1], crop_size[0], crop_size[1]])
+    # The reference falls back to the eval crop when >= 3 of the crop's shape entries equal the
+    # image's (h, w, 3): the sampler returned the whole image.
+    whole = tf.reduce_sum(tf.cast(tf.equal(shape, crop_size), tf.int32)) >= 3
+    image = tf.cond(
+        whole,
+        lambda: _resize(_decode_and_crop(image_bytes, _center_box(shape, size)), size),
+        lambda: _resize(_decode_and_crop(image_bytes, box), size),
+    )
+    image = tf.image.random_flip_left_right(image, seed=seed)
+    return tf.reshape(image, [size, size, 3])
+
+
+class DatasetInfo:
+    """What a source provides: ``num_classes`` and the examples per split."""
+
+    def __init__(self, num_classes: int, num_examples: dict):
+        self.num_classes = num_classes
+        self.num_examples = num_examples
+
+
+def _tfds(dataset, data_dir, manual_dir, split):
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(dataset, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError:
+        raise ValueError(f"Unknown tfds dataset {dataset!r}.") from None
+    if manual_dir is not None:
+        if not os.path.isdir(manual_dir) or not os.listdir(manual_dir):
+            raise ValueError(f"--manual_dir={manual_dir!r} is missing or empty.")
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(
+                manual_dir=manual_dir, try_download_gcs=False
+            )
+        )
+    elif not builder.is_prepared():
+        raise ValueError(
+            f"tfds dataset {dataset!r} is not prepared in --data_dir={data_dir!r}; prepare it "
+            "there, or give --manual_dir with the official archives (nothing is downloaded)."
+        )
+    if split not in builder.info.splits:
+        raise ValueError(f"{dataset!r} has no split {split!r}; it has {list(builder.info.splits)}.")
+    features = builder.info.features
+    ds = builder.as_dataset(
+        split=split, decoders={"image": tfds.decode.SkipDecoding()}, shuffle_files=False
+    )
+    ds = ds.map(lambda ex: (ex["image"], tf.cast(ex["label"], tf.int32)))
+    info = DatasetInfo(
+        features["label"].num_classes,
+        {name: s.num_examples for name, s in builder.info.splits.items()},
+    )
+    return ds, info
+
+
+def _tfrecords(data_dir, split, num_classes):
+    prefix = "train" if split == "train" else "validation"
+    files = sorted(tf.io.gfile.glob(os.path.join(data_dir, f"{prefix}-*")))
+    if not files:
+        raise ValueError(f"No TFRecord files {prefix}-* in --data_dir={data_dir!r}.")
+    features = {
+        "image/encoded": tf.io.FixedLenFeature([], tf.string),
+        "image/class/label": tf.io.FixedLenFeature([], tf.int64),
+    }
+
+    def parse(record):
+        ex = tf.io.parse_single_example(record, features)
+        return ex["image/encoded"], tf.cast(ex["image/class/label"], tf.int32) - 1
+
+    ds = tf.data.TFRecordDataset(files, buffer_size=8 << 20).map(parse)
+    return ds, DatasetInfo(num_classes, {})
+
+
+def load(
+    split: str,
+    *,
+    batch_size: int,
+    image_size: int = 224,
+    dataset: str = "imagenet2012",
+    data_dir: str | None = None,
+    manual_dir: str | None = None,
+    data_format: str = "tfds",
+    num_classes: int = 1000,
+    training: bool | None = None,
+    seed: int | None = None,
+    initial_step: int = 0,
+):
+    """A batched ``tf.data.Dataset`` of (images, labels) and its ``DatasetInfo``.
+
+    ``training`` (default: split == "train") selects the train preprocessing, shuffling, infinite
+    repetition and ``drop_remainder``; eval data is read once, in order. With a ``seed`` the
+    training stream is a deterministic function of (seed, step): ``initial_step`` skips that many
+    batches, so a resumed run sees exactly the batches an uninterrupted one would.
+    """
+    if data_format not in ("tfds", "tfrecord"):
+        raise ValueError(f"`data_format` must be 'tfds' or 'tfrecord', got {data_format!r}.")
+    if data_format == "tfrecord":
+        if not data_dir:
+            raise ValueError("The TFRecord format needs --data_dir.")
+        ds, info = _tfrecords(data_dir, split, num_classes)
+    else:
+        ds, info = _tfds(dataset, data_dir, manual_dir, split)
+    training = split == "train" if training is None else training
+    options = tf.data.Options()
+    options.deterministic = seed is not None or not training
+    ds = ds.with_options(options)
+    if training:
+        ds = ds.repeat().shuffle(1024, seed=seed, reshuffle_each_iteration=True)
+        ds = ds.map(
+            lambda image, label: (preprocess_train(image, image_size, seed), label),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        ds = ds.batch(batch_size, drop_remainder=True).skip(initial_step)
+    else:
+        ds = ds.map(
+            lambda image, label: (preprocess_eval(image, image_size), label),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        ds = ds.batch(batch_size)
+    return ds.prefetch(tf.data.AUTOTUNE), info

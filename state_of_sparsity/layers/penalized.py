@@ -25,8 +25,9 @@ class PenalizedWrapper(SparsityWrapper):
     follows every step whatever ``steps_per_execution`` is. Call a wrapper once per step: a
     weight shared by several uses is one wrapper, called once, so its penalty counts once.
 
-    State (weights): ``step`` (int32) and ``regularizer_value`` (the weight last used; the EMA
-    state of a cubic ramp). Noise comes from ``seed_generator``, seeded by ``seed``.
+    State (weights): ``step`` (int32), ``regularizer_value`` (the weight last used; the EMA
+    state of a cubic ramp) and ``noise_state``, the state of ``seed_generator`` (seeded by
+    ``seed``) that draws the noise.
     """
 
     def __init__(self, layer, regularizer_weight=None, seed=None, **kwargs):
@@ -38,6 +39,9 @@ class PenalizedWrapper(SparsityWrapper):
             raise ValueError(f"`seed` must be a non-negative integer or None, got {seed!r}.")
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        # Keras does not save seed-generator states; tracking the state as a weight of this
+        # layer puts it in checkpoints, so a resumed run continues the same noise stream.
+        self.noise_state = self.seed_generator.state
 
     def _build_state(self, kernel_shape):
         self._build_parameters(kernel_shape)

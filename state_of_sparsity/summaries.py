@@ -8,13 +8,16 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from state_of_sparsity import traversal
+from state_of_sparsity.layers.penalized import PenalizedWrapper
 from state_of_sparsity.report import sparsity_report
 
 __all__ = ["SparsitySummaries"]
 
 
 class SparsitySummaries(keras.callbacks.Callback):
-    """Writes ``sparsity/<layer path>`` and ``sparsity/global`` scalars to ``log_dir``.
+    """Writes ``sparsity/<layer path>``, ``sparsity/global``, ``learning_rate`` and, with VD / L0
+    layers, ``regularizer_weight`` (the penalty weight used in the last step) to ``log_dir``.
 
     Values are those of ``sos.sparsity_report(model)`` (eval-time kernels), logged against the
     optimizer step at the end of every epoch, and also every ``update_freq`` batches if
@@ -53,12 +56,20 @@ class SparsitySummaries(keras.callbacks.Callback):
         sync = getattr(self.model, "jax_state_sync", None)
         if sync is not None:
             sync()
-        step = int(ops.convert_to_numpy(self.model.optimizer.iterations))
+        optimizer = self.model.optimizer
+        step = int(ops.convert_to_numpy(optimizer.iterations))
         report = sparsity_report(self.model)
+        penalized = [
+            w for _, w in traversal.wrappers(self.model) if isinstance(w, PenalizedWrapper)
+        ]
         with self._writer.as_default(step=step):
             for row in report.layers:
                 tf.summary.scalar(f"sparsity/{row.name}", row.sparsity)
             tf.summary.scalar("sparsity/global", report.global_sparsity)
+            tf.summary.scalar("learning_rate", float(ops.convert_to_numpy(optimizer.learning_rate)))
+            if penalized:
+                weight = ops.convert_to_numpy(penalized[0].regularizer_value)
+                tf.summary.scalar("regularizer_weight", float(weight))
         self._writer.flush()
 
     def on_train_batch_end(self, batch, logs=None):

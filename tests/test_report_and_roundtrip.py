@@ -159,7 +159,8 @@ def test_sparsity_summaries_write_per_layer_and_global(tmp_path):
                 values.setdefault(value.tag, []).append(
                     (event.step, float(tf.make_ndarray(value.tensor)))
                 )
-    assert set(values) == {"sparsity/conv", "sparsity/fc", "sparsity/global"}
+    assert set(values) == {"sparsity/conv", "sparsity/fc", "sparsity/global", "learning_rate"}
+    assert max(values["learning_rate"])[1] == pytest.approx(1e-2)
     report = sos.sparsity_report(model)
     step, last = max(values["sparsity/global"])
     assert step == 8

@@ -1,0 +1,1 @@
+"""The harness the benchmark binaries share: schedules, losses, checkpoints, strategy, the run."""

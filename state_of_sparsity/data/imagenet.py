@@ -71,18 +71,23 @@ def preprocess_eval(image_bytes, size: int = 224):
     return tf.reshape(_resize(image, size), [size, size, 3])
 
 
-def preprocess_train(image_bytes, size: int = 224, seed=None):
-    """Inception-style random crop, bicubic resize and random flip; float32 [0, 255]."""
+def preprocess_train(image_bytes, size: int = 224, seed=(0, 0)):
+    """Inception-style random crop, bicubic resize and random flip; float32 [0, 255].
+
+    ``seed``: the stateless seed (two integers) of this example's crop and flip, so the result
+    is a function of (image, seed) whatever the pipeline's parallelism.
+    """
+    seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
     shape = _image_shape(image_bytes)
-    begin, crop_size, _ = tf.image.sample_distorted_bounding_box(
+    begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
         shape,
         bounding_boxes=tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, [1, 1, 4]),
+        seed=seed,
         min_object_covered=0.1,
         aspect_ratio_range=(3.0 / 4.0, 4.0 / 3.0),
         area_range=(0.08, 1.0),
         max_attempts=10,
         use_image_if_no_bounding_boxes=True,
-        seed=seed,
     )
     box = tf.stack([begin[0], begin[1], crop_size[0], crop_size[1]])
     # The reference falls back to the eval crop when >= 3 of the crop's shape entries equal the
@@ -93,7 +98,7 @@ def preprocess_train(image_bytes, size: int = 224, seed=None):
         lambda: _resize(_decode_and_crop(image_bytes, _center_box(shape, size)), size),
         lambda: _resize(_decode_and_crop(image_bytes, box), size),
     )
-    image = tf.image.random_flip_left_right(image, seed=seed)
+    image = tf.image.stateless_random_flip_left_right(image, seed=seed + [0, 1])
     return tf.reshape(image, [size, size, 3])
 
 
@@ -174,9 +179,11 @@ def load(
     """A batched ``tf.data.Dataset`` of (images, labels) and its ``DatasetInfo``.
 
     ``training`` (default: split == "train") selects the train preprocessing, shuffling, infinite
-    repetition and ``drop_remainder``; eval data is read once, in order. With a ``seed`` the
-    training stream is a deterministic function of (seed, step): ``initial_step`` skips that many
-    batches, so a resumed run sees exactly the batches an uninterrupted one would.
+    repetition and ``drop_remainder``; eval data is read once, in order. The training stream is a
+    deterministic function of (``seed``, step): the shuffle is seeded and every example's crop
+    and flip use a stateless seed (``seed``, its index in the stream). ``initial_step`` skips
+    that many batches (before decoding), so a resumed run sees exactly the batches an
+    uninterrupted one would. ``seed=None`` draws one.
     """
     if data_format not in ("tfds", "tfrecord"):
         raise ValueError(f"`data_format` must be 'tfds' or 'tfrecord', got {data_format!r}.")
@@ -188,15 +195,23 @@ def load(
         ds, info = _tfds(dataset, data_dir, manual_dir, split)
     training = split == "train" if training is None else training
     options = tf.data.Options()
-    options.deterministic = seed is not None or not training
+    options.deterministic = True
     ds = ds.with_options(options)
     if training:
-        ds = ds.repeat().shuffle(1024, seed=seed, reshuffle_each_iteration=True)
+        if seed is None:
+            seed = int(tf.random.uniform([], maxval=2**31 - 1, dtype=tf.int64))
+        ds = ds.repeat().shuffle(1024, seed=seed).enumerate()
+        ds = ds.skip(initial_step * batch_size)
         ds = ds.map(
-            lambda image, label: (preprocess_train(image, image_size, seed), label),
+            lambda index, example: (
+                preprocess_train(
+                    example[0], image_size, tf.stack([tf.cast(seed, tf.int64), index])
+                ),
+                example[1],
+            ),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
-        ds = ds.batch(batch_size, drop_remainder=True).skip(initial_step)
+        ds = ds.batch(batch_size, drop_remainder=True)
     else:
         ds = ds.map(
             lambda image, label: (preprocess_eval(image, image_size), label),

@@ -43,7 +43,7 @@ def _conv_init():
     return keras.initializers.VarianceScaling(1.0, "fan_in", "truncated_normal")
 
 
-def _conv(x, filters, kernel_size, strides, name, kernel_initializer=None):
+def _conv(x, filters, kernel_size, strides, name, kernel_initializer, regularizer):
     if strides > 1:
         total = kernel_size - 1
         before = total // 2
@@ -54,7 +54,8 @@ def _conv(x, filters, kernel_size, strides, name, kernel_initializer=None):
         strides=strides,
         padding="same" if strides == 1 else "valid",
         use_bias=False,
-        kernel_initializer=kernel_initializer or _conv_init(),
+        kernel_initializer=kernel_initializer,
+        kernel_regularizer=regularizer,
         name=name,
     )(x)
 
@@ -69,23 +70,23 @@ def _bn(x, name, relu=True, zero_gamma=False):
     return keras.layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 
-def _block(x, kind, filters, strides, projection, name, init):
+def _block(x, kind, filters, strides, projection, name, init, reg):
     shortcut = x
     out_filters = 4 * filters if kind == "bottleneck" else filters
     if projection:
-        shortcut = _conv(x, out_filters, 1, strides, f"{name}_proj", init(1, out_filters))
+        shortcut = _conv(x, out_filters, 1, strides, f"{name}_proj", init(1, out_filters), reg)
         shortcut = _bn(shortcut, f"{name}_proj_bn", relu=False)
     if kind == "bottleneck":
-        x = _conv(x, filters, 1, 1, f"{name}_conv1", init(1, filters))
+        x = _conv(x, filters, 1, 1, f"{name}_conv1", init(1, filters), reg)
         x = _bn(x, f"{name}_bn1")
-        x = _conv(x, filters, 3, strides, f"{name}_conv2", init(3, filters))
+        x = _conv(x, filters, 3, strides, f"{name}_conv2", init(3, filters), reg)
         x = _bn(x, f"{name}_bn2")
-        x = _conv(x, out_filters, 1, 1, f"{name}_conv3", init(1, out_filters))
+        x = _conv(x, out_filters, 1, 1, f"{name}_conv3", init(1, out_filters), reg)
         x = _bn(x, f"{name}_bn3", relu=False, zero_gamma=True)
     else:
-        x = _conv(x, filters, 3, strides, f"{name}_conv1", init(3, filters))
+        x = _conv(x, filters, 3, strides, f"{name}_conv1", init(3, filters), reg)
         x = _bn(x, f"{name}_bn1")
-        x = _conv(x, filters, 3, 1, f"{name}_conv2", init(3, filters))
+        x = _conv(x, filters, 3, 1, f"{name}_conv2", init(3, filters), reg)
         x = _bn(x, f"{name}_bn2", relu=False, zero_gamma=True)
     x = keras.layers.Add(name=f"{name}_add")([x, shortcut])
     return keras.layers.ReLU(name=f"{name}_out")(x)
@@ -122,12 +123,15 @@ def resnet(
     width: float = 1.0,
     input_shape=(224, 224, 3),
     init_sparsity: float | None = None,
+    weight_decay: float = 0.0,
     name: str | None = None,
 ) -> keras.Model:
     """ResNet v1.5 of ``depth`` with ``width``× channels; logits over ``num_classes``.
 
     ``init_sparsity``: use the reference's sparse initialisation for that sparsity
-    (``--init_method=sparse``); None: the baseline initialisers.
+    (``--init_method=sparse``); None: the baseline initialisers. ``weight_decay``: adds
+    weight_decay · Σw² / 2 over every convolution and dense kernel (not BN, not biases), the
+    reference's L2 regulariser; it stays on θ when a technique wraps the layer.
     """
     if depth not in BLOCKS:
         raise ValueError(f"`depth` must be one of {sorted(BLOCKS)}, got {depth!r}.")
@@ -135,6 +139,9 @@ def resnet(
         raise ValueError(f"`width` must be > 0, got {width!r}.")
     if not (isinstance(num_classes, int) and num_classes >= 2):
         raise ValueError(f"`num_classes` must be an integer >= 2, got {num_classes!r}.")
+    if not weight_decay >= 0:
+        raise ValueError(f"`weight_decay` must be >= 0, got {weight_decay!r}.")
+    reg = keras.regularizers.L2(weight_decay / 2) if weight_decay else None
     kind, counts = BLOCKS[depth]
     if init_sparsity is None:
         init = lambda kernel_size, filters: _conv_init()  # noqa: E731
@@ -147,7 +154,7 @@ def resnet(
     x = keras.layers.Normalization(
         mean=MEAN_RGB, variance=[s**2 for s in STDDEV_RGB], name="normalize"
     )(inputs)
-    x = _conv(x, channels[0], 7, 2, "initial_conv", init(7, channels[0]))
+    x = _conv(x, channels[0], 7, 2, "initial_conv", init(7, channels[0]), reg)
     x = _bn(x, "initial_bn")
     x = keras.layers.MaxPooling2D(3, 2, padding="same", name="initial_pool")(x)
     for group, (filters, count, strides) in enumerate(
@@ -162,9 +169,12 @@ def resnet(
                 block == 0,
                 f"group{group + 1}_block{block + 1}",
                 init,
+                reg,
             )
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if init_sparsity is not None:
         dense_init = make_dense(int(x.shape[-1]), num_classes)
-    outputs = keras.layers.Dense(num_classes, kernel_initializer=dense_init, name="final_dense")(x)
+    outputs = keras.layers.Dense(
+        num_classes, kernel_initializer=dense_init, kernel_regularizer=reg, name="final_dense"
+    )(x)
     return keras.Model(inputs, outputs, name=name or f"resnet{depth}")

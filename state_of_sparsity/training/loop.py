@@ -84,6 +84,7 @@ def train_to_step(
         initial_epoch=initial_epoch,
         epochs=math.ceil(train_steps / chunk),
         callbacks=[*callbacks, saver, StopAtStep(train_steps)],
+        shuffle=False,
         verbose=verbose,
     )
     return int(ops.convert_to_numpy(model.optimizer.iterations))

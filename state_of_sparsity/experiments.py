@@ -1,0 +1,78 @@
+"""Scratch and lottery-ticket runs: reuse the masks (and initial values) of a pruning run.
+
+The mask always comes from a finished magnitude-pruning run (spec §6). Scratch-e / scratch-b:
+its final masks, a fresh initialisation, the same or a longer training budget. Lottery ticket:
+its final masks and its step-0 values (``ckpt-0``, which every run of the harness saves).
+Augmented initialisation is the model's ``init_sparsity`` option.
+"""
+
+from __future__ import annotations
+
+from keras import ops
+
+from state_of_sparsity import traversal
+from state_of_sparsity.layers.pruning import PruningWrapper
+from state_of_sparsity.training.checkpoints import load_model_from_checkpoint
+
+__all__ = ["copy_masks", "copy_initial_values"]
+
+_MASK_STATE = ("mask", "last_update")
+
+
+def _pruning_wrappers(model) -> dict:
+    return {p: w for p, w in traversal.wrappers(model) if isinstance(w, PruningWrapper)}
+
+
+def copy_masks(checkpoint, model) -> int:
+    """Copies every mask of the run saved at ``checkpoint`` (a file or a checkpoint directory)
+    into the pruning wrappers of ``model``; returns the number of masks copied."""
+    source, _ = load_model_from_checkpoint(checkpoint)
+    have, want = _pruning_wrappers(source), _pruning_wrappers(model)
+    if set(have) != set(want):
+        missing = sorted(set(want) - set(have))
+        extra = sorted(set(have) - set(want))
+        raise ValueError(
+            f"The masks in {checkpoint!r} belong to another architecture: missing {missing}, "
+            f"unexpected {extra}."
+        )
+    for path, wrapper in want.items():
+        mask = have[path].mask
+        if tuple(mask.shape) != tuple(wrapper.mask.shape):
+            raise ValueError(
+                f"The mask of {path!r} in {checkpoint!r} has shape {tuple(mask.shape)}, the "
+                f"model's {tuple(wrapper.mask.shape)}: another depth or width?"
+            )
+        wrapper.mask.assign(ops.convert_to_numpy(mask))
+    return len(want)
+
+
+def _state_layers(model) -> dict:
+    """path -> layer holding values: every leaf, with a wrapper's inner layer beside it."""
+    layers = {}
+    for path, layer in traversal.leaves(model):
+        layers[path] = layer
+        if hasattr(layer, "spec"):
+            layers[f"{path}/inner"] = layer.layer
+    return layers
+
+
+def copy_initial_values(checkpoint, model) -> int:
+    """Copies every value except masks from ``checkpoint`` into ``model`` (kernels, biases,
+    normalisation statistics); returns the number of variables copied."""
+    source, _ = load_model_from_checkpoint(checkpoint)
+    have, want = _state_layers(source), _state_layers(model)
+    copied = 0
+    for path, layer in want.items():
+        own = layer.layer.weights if hasattr(layer, "spec") else None
+        for variable in layer.weights:
+            if own is not None and any(variable is v for v in own):
+                continue  # the inner layer's weights are copied under "<path>/inner"
+            if variable.name in _MASK_STATE:
+                continue
+            match = [v for v in have.get(path, layer).weights if v.name == variable.name]
+            if path not in have or len(match) != 1 or match[0].shape != variable.shape:
+                raise ValueError(f"{checkpoint!r} has no value for {path}/{variable.name} of "
+                                 f"shape {tuple(variable.shape)}.")  # fmt: skip
+            variable.assign(ops.convert_to_numpy(match[0]))
+            copied += 1
+    return copied

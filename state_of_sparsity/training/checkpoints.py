@@ -19,6 +19,9 @@ import os
 import keras
 from keras import ops
 
+# The saved model configs name these classes (the optimizer's schedule, the loss).
+from state_of_sparsity.training import losses, lr_schedules  # noqa: F401
+
 __all__ = [
     "CHECKPOINT_INDEX",
     "StepCheckpoint",

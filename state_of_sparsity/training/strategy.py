@@ -10,7 +10,8 @@ STRATEGIES = ("default", "mirrored", "multi_worker_mirrored", "tpu")
 def make_strategy(name: str, tpu_address: str | None = None):
     """The strategy called ``name``; models must be built inside its ``scope()``.
 
-    ``mirrored`` uses every local GPU (or the CPU); ``multi_worker_mirrored`` reads the cluster
+    ``mirrored`` uses every local GPU (or, with none, every logical CPU device);
+    ``multi_worker_mirrored`` reads the cluster
     from ``TF_CONFIG``; ``tpu`` connects to ``tpu_address`` (or the environment's TPU).
     """
     import tensorflow as tf
@@ -18,7 +19,8 @@ def make_strategy(name: str, tpu_address: str | None = None):
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
     if name == "multi_worker_mirrored":
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":

@@ -1,0 +1,195 @@
+"""ResNet model details, learning-rate schedules, the smoothed loss and step checkpoints."""
+
+import math
+import os
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import state_of_sparsity as sos
+from state_of_sparsity.models import resnet
+from state_of_sparsity.training import checkpoints, loop, losses, lr_schedules
+
+
+def np_(x):
+    return ops.convert_to_numpy(x)
+
+
+def kernels(model):
+    return {
+        layer.name: layer for layer in model.layers if type(layer).__name__ in ("Conv2D", "Dense")
+    }
+
+
+def test_resnet50_parameter_counts():
+    model = resnet.resnet(50)
+    trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+    assert trainable == 25_557_032  # the reference's ResNet-50 (no conv biases)
+    layers = kernels(model)
+    sizes = {name: int(np.prod(layer.kernel.shape)) for name, layer in layers.items()}
+    # Spec §3.7 arithmetic: 53 convolutions + the 2048x1000 FC, stem 7*7*3*64.
+    assert len(sizes) == 54
+    assert sizes["initial_conv"] == 9_408 and sizes["final_dense"] == 2_048_000
+    assert sum(sizes.values()) == 25_502_912
+    # 98% on everything but a dense stem and an 80% head gives 96.5% overall.
+    nnz = 0.02 * (sum(sizes.values()) - 9_408 - 2_048_000) + 0.2 * 2_048_000 + 9_408
+    assert 1 - nnz / sum(sizes.values()) == pytest.approx(0.965, abs=0.001)
+
+
+def test_resnet_structure_details():
+    model = resnet.resnet(50, input_shape=(224, 224, 3))
+    assert model.get_layer("initial_pool").output.shape[1:3] == (56, 56)
+    assert model.get_layer("group2_block1_conv2_pad") is not None  # stride on the 3x3 (v1.5)
+    assert model.get_layer("group2_block1_conv1").strides == (1, 1)
+    assert model.get_layer("group2_block1_conv2").strides == (2, 2)
+    assert model.output.shape[1:] == (1000,)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            assert (layer.momentum, layer.epsilon) == (0.9, 1e-5)
+            last = layer.name.endswith("_bn3")
+            assert np.all(np_(layer.gamma) == (0.0 if last else 1.0)), layer.name
+        if isinstance(layer, keras.layers.Conv2D):
+            assert not layer.use_bias
+    std = np_(model.get_layer("final_dense").kernel).std()
+    assert std == pytest.approx(0.01, rel=0.02)
+    assert resnet.resnet(18, width=0.5).get_layer("initial_conv").filters == 32
+
+
+def test_resnet_weight_decay_is_on_kernels_only():
+    model = resnet.resnet(
+        18, num_classes=10, width=0.25, input_shape=(32, 32, 3), weight_decay=1e-4
+    )
+    expected = sum(1e-4 / 2 * np.sum(np_(layer.kernel) ** 2) for layer in kernels(model).values())
+    model(np.zeros((1, 32, 32, 3), "float32"))
+    assert float(sum(np_(loss) for loss in model.losses)) == pytest.approx(expected, rel=1e-4)
+    sparse = sos.sparsify(model, "variational_dropout")  # the decay stays on θ
+    sparse(np.zeros((1, 32, 32, 3), "float32"))
+    assert float(sum(np_(loss) for loss in sparse.losses)) == pytest.approx(expected, rel=1e-4)
+
+
+def test_sparse_initialisation_scales():
+    model = resnet.resnet(18, width=1.0, init_sparsity=0.9, input_shape=(64, 64, 3))
+    conv = np_(model.get_layer("group4_block1_conv1").kernel)  # 3x3, 512 filters
+    assert conv.std() == pytest.approx(math.sqrt(2 / (9 * 512 * 0.1)), rel=0.02)
+    fc = np_(model.get_layer("final_dense").kernel)  # 512 -> 1000
+    nnz = 512 * 1000 * 0.1
+    limit = math.sqrt(6 / (nnz / 1000 + nnz / 512))
+    assert np.abs(fc).max() <= limit and np.abs(fc).max() > 0.99 * limit
+    with pytest.raises(ValueError, match="sparsity"):
+        resnet.sparse_initializers(1.0)
+    with pytest.raises(ValueError, match="depth"):
+        resnet.resnet(42)
+
+
+def ref_resnet_lr(step, base=0.1, batch=1024, n=1_281_167):
+    scaled = base * batch / 256
+    epoch = step / (n / batch)
+    if epoch < 5:
+        return scaled * epoch / 5
+    for multiplier, start in ((0.001, 80), (0.01, 60), (0.1, 30)):
+        if epoch >= start:
+            return scaled * multiplier
+    return scaled
+
+
+@pytest.mark.parametrize(
+    "epoch", [0, 1, 2.5, 4.999, 5, 17, 29.99, 30, 45, 59.99, 60, 79.99, 80, 100]
+)
+def test_resnet_learning_rate_at_the_paper_boundaries(epoch):
+    schedule = lr_schedules.ResNetLearningRate(0.1, 1024, 1_281_167)
+    step = int(round(epoch * 1_281_167 / 1024))
+    assert float(np_(schedule(step))) == pytest.approx(ref_resnet_lr(step), rel=1e-5, abs=1e-9)
+    assert ref_resnet_lr(int(5 * 1_281_167 / 1024) + 1) == pytest.approx(0.4)
+
+
+def test_transformer_learning_rate():
+    schedule = lr_schedules.TransformerLearningRate()
+    for t in (1, 100, 4000, 8000, 20000, 500000):
+        expected = 2.0 * min(1, t / 8000) / math.sqrt(max(t, 8000)) / math.sqrt(512)
+        assert float(np_(schedule(t))) == pytest.approx(expected, rel=1e-5)
+    assert float(np_(schedule(8000))) == pytest.approx(9.88e-4, abs=1e-6)
+
+
+def test_smoothed_crossentropy_matches_reference(rng):
+    logits = rng.standard_normal((6, 5)).astype("float32")
+    labels = rng.integers(0, 5, 6)
+    targets = np.eye(5)[labels] * 0.9 + 0.1 / 5
+    log_softmax = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    expected = -(targets * log_softmax).sum(1).mean()
+    loss = losses.SmoothedSparseCategoricalCrossentropy(5, label_smoothing=0.1)
+    assert float(np_(loss(labels, logits))) == pytest.approx(expected, rel=1e-5)
+
+
+def tiny_model(lr=0.01):
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    model.compile(keras.optimizers.SGD(lr), "mse")
+    return model
+
+
+def stream(initial_step, batch=4):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1000, 4)).astype("float32")
+    y = rng.standard_normal((1000, 2)).astype("float32")
+
+    def gen():
+        step = initial_step
+        while True:
+            i = (step * batch) % 996
+            yield x[i : i + batch], y[i : i + batch]
+            step += 1
+
+    import tensorflow as tf
+
+    spec = (tf.TensorSpec((batch, 4), tf.float32), tf.TensorSpec((batch, 2), tf.float32))
+    return tf.data.Dataset.from_generator(gen, output_signature=spec)
+
+
+def test_train_to_step_resumes_to_the_same_weights(tmp_path):
+    straight = tiny_model()
+    keras.utils.set_random_seed(0)
+    initial = [np_(w) for w in straight.weights]
+    loop.train_to_step(straight, stream, train_steps=9, output_dir=str(tmp_path / "a"),
+                       steps_per_checkpoint=3, verbose=0)  # fmt: skip
+    interrupted = tiny_model()
+    interrupted.set_weights(initial)
+    loop.train_to_step(interrupted, stream, train_steps=5, output_dir=str(tmp_path / "b"),
+                       steps_per_checkpoint=3, verbose=0)  # fmt: skip
+    resumed = tiny_model()  # a fresh process would rebuild the model like this
+    loop.train_to_step(resumed, stream, train_steps=9, output_dir=str(tmp_path / "b"),
+                       steps_per_checkpoint=3, verbose=0)  # fmt: skip
+    assert int(np_(resumed.optimizer.iterations)) == 9
+    for a, b in zip(straight.weights, resumed.weights, strict=True):
+        np.testing.assert_allclose(np_(a), np_(b), rtol=1e-6)
+    steps = checkpoints._index(str(tmp_path / "b" / "checkpoints"))["steps"]
+    assert steps == [0, 3, 5, 6, 9]
+
+
+def test_nan_guard_keeps_the_last_good_checkpoint(tmp_path):
+    model = tiny_model(lr=1e30)  # explodes within a few steps
+    with pytest.raises(checkpoints.TrainingDiverged, match="Last good checkpoint"):
+        loop.train_to_step(model, stream, train_steps=50, output_dir=str(tmp_path),
+                           steps_per_checkpoint=1, verbose=0)  # fmt: skip
+    step, path = checkpoints.latest_checkpoint(str(tmp_path / "checkpoints"))
+    reloaded, _ = checkpoints.load_model_from_checkpoint(path)
+    assert all(np.all(np.isfinite(np_(w))) for w in reloaded.weights)
+    assert 0 <= step < 50
+
+
+def test_keep_checkpoint_max(tmp_path):
+    model = tiny_model()
+    model.optimizer.build(model.trainable_variables)
+    saver = checkpoints.StepCheckpoint(str(tmp_path), every=1, keep=2)
+    saver.set_model(model)
+    for step in range(6):
+        saver.save(step)
+    assert sorted(os.listdir(tmp_path)) == [
+        "checkpoint.json", "ckpt-0.weights.h5", "ckpt-4.weights.h5", "ckpt-5.weights.h5"
+    ]  # fmt: skip
+    assert checkpoints.latest_checkpoint(str(tmp_path))[0] == 5
+    with pytest.raises(ValueError, match="model.json"):
+        checkpoints.load_model_from_checkpoint(str(tmp_path))
+    with pytest.raises(ValueError, match="not a checkpoint"):
+        checkpoints.load_model_from_checkpoint(str(tmp_path / "checkpoint.json"))

@@ -276,8 +276,8 @@ def run() -> int:
     results_path = os.path.join(output_dir, "results.json")
     started = time.time()
     if FLAGS.mode in ("train", "train_and_eval"):
-        fresh = checkpoints.latest_checkpoint(checkpoint_dir) is None
-        if fresh and FLAGS.pruning_method == "scratch":
+        latest = checkpoints.latest_checkpoint(checkpoint_dir)
+        if latest is None and FLAGS.pruning_method == "scratch":
             apply_scratch_checkpoints(model)
         callbacks = [
             keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
@@ -287,10 +287,12 @@ def run() -> int:
             callbacks.insert(0, sos.SparsityCallback(regularizer_weight=regularizer_weight()))
         eval_data = data("validation", batch_size=FLAGS.eval_batch_size)[0]
         train_steps = FLAGS.train_steps
-        target = FLAGS.steps_per_eval if FLAGS.mode == "train_and_eval" else train_steps
-        step = 0
+        step = 0 if latest is None else latest[0]
         history = []
         while step < train_steps:
+            target = train_steps
+            if FLAGS.mode == "train_and_eval":
+                target = min(train_steps, (step // FLAGS.steps_per_eval + 1) * FLAGS.steps_per_eval)
             step = loop.train_to_step(
                 model,
                 lambda initial: data(
@@ -299,7 +301,7 @@ def run() -> int:
                     seed=FLAGS.seed,
                     initial_step=initial,
                 )[0],  # fmt: skip
-                train_steps=min(train_steps, max(target, step + 1)),
+                train_steps=target,
                 output_dir=output_dir,
                 steps_per_checkpoint=FLAGS.steps_per_checkpoint,
                 keep_checkpoint_max=FLAGS.keep_checkpoint_max,
@@ -309,13 +311,13 @@ def run() -> int:
             if FLAGS.mode == "train_and_eval":
                 history.append({"step": step, **evaluate(model, eval_data)})
                 print(f"step {step}: top-1 {history[-1]['top_1']:.4f}", flush=True)
-            target = step + FLAGS.steps_per_eval
     else:
         latest = checkpoints.latest_checkpoint(checkpoint_dir)
         if latest is None:
             raise UsageError(f"--mode=eval: no checkpoint in {checkpoint_dir!r}.")
         step, path = latest
-        model.optimizer.build(model.trainable_variables)
+        with strategy_.scope():
+            model.optimizer.build(model.trainable_variables)
         model.load_weights(path)
     eval_data = data("validation", batch_size=FLAGS.eval_batch_size)[0]
     final = evaluate(model, eval_data)

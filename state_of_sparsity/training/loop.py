@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 
@@ -38,11 +39,19 @@ class StopAtStep(keras.callbacks.Callback):
 def restore_or_initialize(model, checkpoint_dir: str) -> int:
     """Loads the latest checkpoint of ``checkpoint_dir`` into the compiled ``model`` and returns
     its step; with none, writes ``model.json`` and the step-0 checkpoint and returns 0."""
-    model.optimizer.build(model.trainable_variables)
+    strategy = getattr(model, "distribute_strategy", None)  # TensorFlow backend only
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model.optimizer.build(model.trainable_variables)
     latest = checkpoints.latest_checkpoint(checkpoint_dir)
     if latest is not None:
         step, path = latest
-        model.load_weights(path)
+        try:
+            model.load_weights(path)
+        except ValueError as error:
+            raise ValueError(
+                f"The checkpoint {path} does not match the model (was it written with other "
+                f"flags, e.g. another depth, width or technique?): {error}"
+            ) from None
         restored = int(ops.convert_to_numpy(model.optimizer.iterations))
         if restored != step:
             raise ValueError(f"{path} holds optimizer step {restored}, not {step}.")

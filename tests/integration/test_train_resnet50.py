@@ -1,0 +1,230 @@
+"""train_resnet50 end to end on the tiny ImageNet of testdata/ (TensorFlow backend).
+
+The binary runs in this process (absl flags parsed per run) so the many short runs share one
+TensorFlow start-up; the kill -9 test and the evaluation tools run as real subprocesses.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.tensorflow_only
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MANUAL = os.path.join(ROOT, "testdata", "imagenet", "manual")
+TECHNIQUES = {
+    "baseline": [],
+    "threshold": ["--sparsity_begin_step=0", "--sparsity_end_step=4", "--pruning_frequency=2"],
+    "random_pruning": ["--sparsity_begin_step=0", "--sparsity_end_step=4", "--pruning_frequency=2"],
+    "variational_dropout": ["--reg_scalar=1e-4", "--log_alpha_threshold=0.5"],
+    "l0_regularization": ["--reg_scalar=1e-4"],
+}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("tfds"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def deterministic_ops():
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+
+
+def common(data_dir, output_dir, steps, *extra):
+    return [
+        f"--output_dir={output_dir}",
+        f"--data_dir={data_dir}",
+        f"--manual_dir={MANUAL}",
+        "--image_size=32",
+        "--width=0.125",
+        "--resnet_depth=18",
+        f"--train_steps={steps}",
+        "--train_batch_size=8",
+        "--eval_batch_size=4",
+        "--steps_per_checkpoint=3",
+        "--steps_per_eval=3",
+        "--verbose=0",
+        *extra,
+    ]
+
+
+def run_in_process(argv):
+    from absl import flags
+
+    from state_of_sparsity.cli import train_resnet50
+
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["train_resnet50", *argv])
+    return train_resnet50._main(["train_resnet50"])
+
+
+def final_weights(output_dir):
+    from state_of_sparsity.training.checkpoints import load_model_from_checkpoint
+
+    model, step = load_model_from_checkpoint(os.path.join(output_dir, "checkpoints"))
+    # Keyed by position and name: auto-generated paths (seed generators) differ between runs.
+    return step, {f"{i}:{v.name}": np.asarray(v) for i, v in enumerate(model.weights)}
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for path in a:
+        if path.endswith("mask"):
+            np.testing.assert_array_equal(a[path], b[path], err_msg=path)
+        else:
+            np.testing.assert_allclose(a[path], b[path], rtol=1e-5, atol=1e-6, err_msg=path)
+
+
+@pytest.mark.parametrize("method", sorted(TECHNIQUES))
+def test_trains_resumes_identically_evaluates_and_exports(method, data_dir, tmp_path):
+    flags_ = ["--pruning_method=" + method, *TECHNIQUES[method]]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert run_in_process(common(data_dir, straight, 6, *flags_)) == 0
+    assert run_in_process(common(data_dir, split, 3, *flags_)) == 0  # interrupted at step 3
+    assert run_in_process(common(data_dir, split, 6, *flags_)) == 0  # the same command resumes
+    step_a, a = final_weights(straight)
+    step_b, b = final_weights(split)
+    assert step_a == step_b == 6
+    assert_same_weights(a, b)
+    with open(split / "results.json") as f:
+        results = json.load(f)
+    assert results["step"] == 6 and set(results["eval"]) >= {"top_1", "top_5", "global_sparsity"}
+    assert [h["step"] for h in results["history"]] == [6]
+    assert os.path.isfile(split / "saved_model" / "saved_model.pb")
+    assert os.listdir(split / "logs")
+    if method in ("threshold", "random_pruning"):
+        assert results["eval"]["global_sparsity"] == pytest.approx(0.9, abs=0.01)
+
+
+def test_first_and_last_layer_targets_together(data_dir, tmp_path):
+    out = tmp_path / "out"
+    argv = common(data_dir, out, 5, "--pruning_method=threshold", "--sparsity_begin_step=0",
+                  "--sparsity_end_step=4", "--pruning_frequency=2", "--prune_first_layer=false",
+                  "--last_layer_sparsity=0.8", "--end_sparsity=0.5", "--mode=train")  # fmt: skip
+    assert run_in_process(argv) == 0
+    with open(out / "results.json") as f:
+        layers = {r["name"]: r for r in json.load(f)["eval"]["sparsity"]["layers"]}
+    assert "initial_conv" not in layers
+    assert layers["final_dense"]["sparsity"] == pytest.approx(0.8, abs=1e-3)
+    assert layers["group1_block1_conv1"]["sparsity"] == pytest.approx(0.5, abs=0.02)
+
+
+def test_mirrored_strategy_gives_the_same_masks(data_dir, tmp_path):
+    argv = ["--pruning_method=random_pruning", *TECHNIQUES["random_pruning"]]
+    assert run_in_process(common(data_dir, tmp_path / "one", 6, *argv)) == 0
+    mirrored = common(data_dir, tmp_path / "two", 6, *argv, "--distribution_strategy=mirrored")
+    assert run_in_process(mirrored) == 0
+    _, one = final_weights(tmp_path / "one")
+    _, two = final_weights(tmp_path / "two")
+    masks = [p for p in one if p.endswith("mask")]
+    assert masks
+    for path in masks:
+        np.testing.assert_array_equal(one[path], two[path], err_msg=path)
+
+
+def test_scratch_and_lottery_ticket(data_dir, tmp_path):
+    source = tmp_path / "mp"
+    mp = ["--pruning_method=threshold", *TECHNIQUES["threshold"], "--mode=train"]
+    assert run_in_process(common(data_dir, source, 6, *mp)) == 0
+    _, masks = final_weights(source)
+    checkpoints = source / "checkpoints"
+    lottery = tmp_path / "lottery"
+    argv = ["--pruning_method=scratch", f"--load_mask_dir={checkpoints}", "--mode=train",
+            f"--initial_value_checkpoint={checkpoints / 'ckpt-0.weights.h5'}"]  # fmt: skip
+    assert run_in_process(common(data_dir, lottery, 3, *argv)) == 0
+    _, ticket = final_weights(lottery)
+    for path, value in masks.items():
+        if path.endswith("mask"):
+            np.testing.assert_array_equal(ticket[path], value)  # fixed masks throughout
+    wrong = tmp_path / "wrong"
+    bad = common(data_dir, wrong, 3, *argv)
+    bad[bad.index("--resnet_depth=18")] = "--resnet_depth=34"
+    assert run_in_process(bad) == 2
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--end_sparsity=1.0"], "--end_sparsity"),
+        (["--pruning_method=scratch"], "--load_mask_dir"),
+        (["--init_method=sparse", "--pruning_method=variational_dropout"], "--init_method"),
+        (["--manual_dir=/no/such/dir"], "--manual_dir"),
+        (["--dataset=no_such_dataset"], "Unknown tfds dataset"),
+    ],
+)
+def test_bad_flags_are_clear_errors(extra, message, data_dir, tmp_path, capsys):
+    argv = common(data_dir, tmp_path / "out", 3, *extra)
+    assert run_in_process(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_checkpoint_of_another_model_is_a_clear_error(data_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run_in_process(common(data_dir, out, 3, "--mode=train")) == 0
+    other = common(data_dir, out, 6, "--mode=train")
+    other[other.index("--width=0.125")] = "--width=0.25"
+    assert run_in_process(other) == 2
+    assert "does not match the model" in capsys.readouterr().err
+
+
+def test_kill_and_rerun_continues_to_the_same_result(data_dir, tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_DETERMINISTIC_OPS": "1"}
+    binary = [sys.executable, os.path.join(ROOT, "bin", "train_resnet50.py")]
+    argv = ["--pruning_method=threshold", *TECHNIQUES["threshold"], "--mode=train"]
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([*binary, *common(data_dir, killed, 600, *argv)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    index = killed / "checkpoints" / "checkpoint.json"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if index.exists() and json.loads(index.read_text())["latest"] >= 3:
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    rerun = subprocess.run([*binary, *common(data_dir, killed, 9, *argv)], env=env,
+                           capture_output=True, text=True)  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    straight = tmp_path / "straight"
+    done = subprocess.run([*binary, *common(data_dir, straight, 9, *argv)], env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    step_a, a = final_weights(killed)
+    step_b, b = final_weights(straight)
+    assert step_a == step_b == 9
+    assert_same_weights(a, b)
+
+
+def test_evaluate_and_checkpoint_sparsity_tools(data_dir, tmp_path):
+    out = tmp_path / "vd"
+    argv = ["--pruning_method=variational_dropout", *TECHNIQUES["variational_dropout"]]
+    assert run_in_process(common(data_dir, out, 3, *argv, "--mode=train")) == 0
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    checkpoint = out / "checkpoints" / "ckpt-3.weights.h5"
+    evaluate = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "bin", "evaluate_resnet50.py"),
+         f"--checkpoint={checkpoint}", f"--data_dir={data_dir}", "--eval_batch_size=4",
+         "--log_alpha_threshold=-5", f"--output_json={tmp_path / 'eval.json'}"],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert evaluate.returncode == 0, evaluate.stderr[-2000:]
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert result["step"] == 3 and result["threshold"] == -5
+    assert 0.0 <= result["top_1"] <= result["top_5"] <= 1.0
+    sparsity = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "bin", "checkpoint_sparsity.py"),
+         f"--checkpoint={checkpoint}", "--log_alpha_threshold=-5"],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert sparsity.returncode == 0, sparsity.stderr[-2000:]
+    percent = float(sparsity.stdout.strip().split("= ")[-1].rstrip("%"))
+    assert percent == pytest.approx(100 * result["global_sparsity"])

@@ -68,6 +68,7 @@ flags.DEFINE_enum(
     "tf.distribute strategy.",
 )  # fmt: skip
 flags.DEFINE_string("tpu", None, "TPU address (--distribution_strategy=tpu).")
+flags.DEFINE_integer("logical_cpus", 0, "> 1: split the CPU into that many devices (for testing).")
 flags.DEFINE_integer("seed", 0, "Seed of initialisation, data order, augmentation and noise.")
 flags.DEFINE_integer("verbose", 2, "Keras fit verbosity.")
 # Sparsity.
@@ -264,7 +265,10 @@ def run() -> int:
     import state_of_sparsity as sos
     from state_of_sparsity.training import checkpoints, loop, strategy
 
+    if FLAGS.logical_cpus > 1:
+        strategy.split_cpu(FLAGS.logical_cpus)
     strategy_ = strategy.make_strategy(FLAGS.distribution_strategy, FLAGS.tpu)
+    print(f"{FLAGS.distribution_strategy} strategy: {strategy_.num_replicas_in_sync} replicas")
     _, info = data("validation", batch_size=FLAGS.eval_batch_size)
     num_classes = info.num_classes
     if FLAGS.num_train_images is None:

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-__all__ = ["STRATEGIES", "make_strategy"]
+__all__ = ["STRATEGIES", "make_strategy", "split_cpu"]
 
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored", "tpu")
+
+
+def split_cpu(count: int) -> None:
+    """Splits the CPU into ``count`` logical devices (to run a mirrored strategy without
+    accelerators); must run before TensorFlow initializes its devices."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * count
+    )
 
 
 def make_strategy(name: str, tpu_address: str | None = None):

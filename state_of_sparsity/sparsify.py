@@ -3,7 +3,9 @@
 Both clone the model with ``keras.models.clone_model`` (Sequential and Functional models, nested
 ones recursively); every layer of the result is a new object holding a copy of the original's
 weights, so the input model is never modified. Subclassed models cannot be cloned generically:
-wrap their layers with ``sos.layers.MagnitudePruning(...)`` etc. where they are created.
+those using the ``sos.layers.Sparsifiable`` protocol are rebuilt from their config with the
+planned wrappers (e.g. ``sos.models.transformer.Transformer``); for others, wrap their layers with
+``sos.layers.MagnitudePruning(...)`` etc. where they are created.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from state_of_sparsity.layers import registry
 from state_of_sparsity.layers.attention import PROJECTIONS, SparseMultiHeadAttention
 from state_of_sparsity.layers.base import SparsityWrapper, copy_layer, mix_seed
 from state_of_sparsity.layers.pruning import PruningWrapper
+from state_of_sparsity.layers.sparsifiable import Sparsifiable
 from state_of_sparsity.layers.techniques import (
     check_eval_options,
     eval_options_for,
@@ -34,11 +37,12 @@ __all__ = ["sparsify", "strip", "set_threshold"]
 def _check_clonable(model, what: str):
     if not isinstance(model, keras.Model):
         raise ValueError(f"`model` must be a keras.Model, got {type(model).__name__}.")
-    if not isinstance(model, (keras.Sequential, Functional)):
+    if not isinstance(model, (keras.Sequential, Functional, Sparsifiable)):
         raise ValueError(
-            f"{what} supports Sequential and Functional models (nested ones included); "
-            f"{type(model).__name__} is a subclassed model, which Keras cannot clone. Wrap its "
-            "layers where you create them instead, e.g. "
+            f"{what} supports Sequential and Functional models (nested ones included) and "
+            f"subclassed models using the `sos.layers.Sparsifiable` protocol; "
+            f"{type(model).__name__} is a subclassed model, which Keras cannot clone. Use the "
+            "protocol, or wrap its layers where you create them, e.g. "
             "`self.fc = sos.layers.MagnitudePruning(keras.layers.Dense(10), schedule=...)`."
         )
     if not model.built:
@@ -191,6 +195,8 @@ def sparsify(
     """
     _check_clonable(model, "sparsify")
     plan = _plan(model, technique, schedule, overrides, exclude, seed, technique_kwargs)
+    if isinstance(model, Sparsifiable):
+        return _rebuild(model, _layer_wrappers(model, plan), _copy_into_wrapper)
 
     def clone(layer):
         if id(layer) in plan:
@@ -231,6 +237,8 @@ def strip(model, **options):
     """
     _check_clonable(model, "strip")
     check_eval_options(options)
+    if isinstance(model, Sparsifiable):
+        return _rebuild(model, {}, lambda old, new: _copy_stripped(old, new, options))
 
     def clone(layer):
         if isinstance(layer, SparsityWrapper):
@@ -240,6 +248,51 @@ def strip(model, **options):
         return copy_layer(layer)
 
     return keras.models.clone_model(model, clone_function=clone, recursive=True)
+
+
+def _layer_wrappers(model, plan) -> dict:
+    """``plan`` as the ``layer_wrappers`` argument of a ``Sparsifiable`` model (keyed by name)."""
+    specs = {}
+    for path, layer, owner_path in _candidates(model):
+        if owner_path is None:
+            key = layer.name
+        else:
+            key = f"{owner_path.rsplit('/', 1)[-1]}/{path.rsplit('/', 1)[-1]}"
+        if key in specs:
+            raise ValueError(f"Two sparsifiable layers of {model.name!r} are named {key!r}.")
+        entry = plan.get(id(layer))
+        specs[key] = None
+        if entry is not None:
+            cls, kwargs = entry
+            config = cls(copy_layer(layer), **kwargs).technique_config()
+            specs[key] = {"technique": cls.technique, "config": config}
+    return {key: spec for key, spec in specs.items() if spec is not None}
+
+
+def _rebuild(model, layer_wrappers, transfer):
+    """A new instance of the ``Sparsifiable`` ``model`` with ``layer_wrappers``, built, with
+    ``transfer(old_leaf, new_leaf)`` applied to every pair of leaf layers with weights at the
+    same path (leaves without weights, such as Keras' auto-named softmax, are skipped)."""
+    new = type(model).from_config({**model.get_config(), "layer_wrappers": layer_wrappers})
+    new(new.dummy_inputs(), training=False)
+    new_leaves = dict(traversal.leaves(new))
+    for path, old in traversal.leaves(model):
+        if not old.weights:
+            continue
+        if path not in new_leaves:
+            raise ValueError(f"Rebuilding {model.name!r} lost the layer {path!r}.")
+        transfer(old, new_leaves[path])
+    return new
+
+
+def _copy_into_wrapper(old, new):
+    (new.layer if isinstance(new, SparsityWrapper) else new).set_weights(old.get_weights())
+
+
+def _copy_stripped(old, new, options):
+    if isinstance(old, SparsityWrapper):
+        old = old.stripped_layer(**eval_options_for(old, options))
+    new.set_weights(old.get_weights())
 
 
 def _plain_attention(layer, options):

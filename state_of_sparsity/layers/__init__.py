@@ -5,7 +5,8 @@ from state_of_sparsity.layers.base import SparsityWrapper
 from state_of_sparsity.layers.l0_regularization import L0Regularization
 from state_of_sparsity.layers.penalized import PenalizedWrapper
 from state_of_sparsity.layers.pruning import MagnitudePruning, PruningWrapper, RandomPruning
-from state_of_sparsity.layers.registry import register_layer, supported_layer_types
+from state_of_sparsity.layers.registry import TiedEmbedding, register_layer, supported_layer_types
+from state_of_sparsity.layers.sparsifiable import Sparsifiable
 from state_of_sparsity.layers.variational_dropout import VariationalDropout
 
 __all__ = [
@@ -15,7 +16,9 @@ __all__ = [
     "PruningWrapper",
     "RandomPruning",
     "SparseMultiHeadAttention",
+    "Sparsifiable",
     "SparsityWrapper",
+    "TiedEmbedding",
     "VariationalDropout",
     "register_layer",
     "supported_layer_types",

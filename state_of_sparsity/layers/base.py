@@ -39,6 +39,9 @@ class SparsityWrapper(keras.layers.Wrapper):
     layer's bias and activation. The wrapper takes the inner layer's name and dtype policy unless
     given others, so ``model.get_layer(name)`` finds it under the original name.
 
+    A wrapper of an embedding also runs in reverse, ``wrapper(x, reverse=True)`` = x · Kᵀ with
+    the technique's kernel (the softmax of a tied embedding, see ``registry.TiedEmbedding``).
+
     Subclasses set ``technique`` and implement ``_build_state``, ``call`` and ``eval_kernel``.
     """
 
@@ -79,8 +82,13 @@ class SparsityWrapper(keras.layers.Wrapper):
             aggregation="none" if trainable else "only_first_replica",
         )
 
-    def _forward(self, inputs, kernel):
-        return self.spec.finish(self.layer, self.spec.linear(self.layer, inputs, kernel))
+    def _spec(self, reverse: bool) -> registry.LayerSpec:
+        """The registry spec of this call: the layer's own, or its reverse (x · Kᵀ)."""
+        return registry.reverse_spec(self.spec) if reverse else self.spec
+
+    def _forward(self, inputs, kernel, reverse=False):
+        spec = self._spec(reverse)
+        return spec.finish(self.layer, spec.linear(self.layer, inputs, kernel))
 
     def technique_config(self) -> dict:
         """The technique's constructor arguments (serializable), without the inner layer."""

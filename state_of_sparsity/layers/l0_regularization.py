@@ -103,14 +103,16 @@ class L0Regularization(PenalizedWrapper):
     def penalty(self):
         return hc.expected_l0(self.log_alpha, self.beta, self.gamma, self.zeta)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, reverse=False):
         theta, log_alpha = self.kernel, self.log_alpha
         if not training:
-            return self._forward(inputs, theta * hc.eval_gates(log_alpha, **self._gate_args()))
-        self._add_weighted_penalty()
-        if self.weight_decay:
-            self.add_loss(self._weight_decay_loss())
-        spec, layer = self.spec, self.layer
+            gated = theta * hc.eval_gates(log_alpha, **self._gate_args())
+            return self._forward(inputs, gated, reverse)
+        if not reverse:
+            self._add_weighted_penalty()
+            if self.weight_decay:
+                self.add_loss(self._weight_decay_loss())
+        spec, layer = self._spec(reverse), self.layer
         if spec.lookup:
             rows = spec.linear(layer, inputs, theta)
             gates = hc.sample_gates(
@@ -119,7 +121,7 @@ class L0Regularization(PenalizedWrapper):
             )  # fmt: skip
             return spec.finish(layer, rows * gates)
         gates = hc.sample_gates(log_alpha, self.seed_generator, self.beta, self.gamma, self.zeta)
-        return self._forward(inputs, theta * gates)
+        return self._forward(inputs, theta * gates, reverse)
 
     def _weight_decay_loss(self):
         keep = 1.0 / (1.0 + math.exp(-self.log_alpha_init))

@@ -23,7 +23,10 @@ class PenalizedWrapper(SparsityWrapper):
     ``add_loss`` and advances ``step``, the layer's step counter (a weight, so checkpoints and
     ``.keras`` files resume the ramp). The ramp is computed inside the compiled step, so it
     follows every step whatever ``steps_per_execution`` is. Call a wrapper once per step: a
-    weight shared by several uses is one wrapper, called once, so its penalty counts once.
+    weight shared by several uses is one wrapper, called once, so its penalty counts once. The
+    reverse use of a tied embedding (``reverse=True``: the softmax) adds no penalty and does not
+    advance the step, so a table used for the source lookup, the target lookup (one call on the
+    concatenated ids) and the softmax is penalized once per step, as in the paper (spec §10.27).
 
     State (weights): ``step`` (int32), ``regularizer_value`` (the weight last used; the EMA
     state of a cubic ramp) and ``noise_state``, the state of ``seed_generator`` (seeded by

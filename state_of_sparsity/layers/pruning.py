@@ -41,8 +41,8 @@ class PruningWrapper(SparsityWrapper):
         self.mask = self._add_state("mask", kernel_shape, "ones")
         self.last_update = self._add_state("last_update", (), "zeros", dtype="int32")
 
-    def call(self, inputs, training=None):
-        return self._forward(inputs, ops.multiply(self.kernel, self.mask))
+    def call(self, inputs, training=None, reverse=False):
+        return self._forward(inputs, ops.multiply(self.kernel, self.mask), reverse)
 
     def eval_kernel(self):
         return ops.multiply(self.kernel.value, ops.cast(self.mask.value, self.kernel.dtype))

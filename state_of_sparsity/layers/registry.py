@@ -18,7 +18,14 @@ from collections.abc import Callable
 import keras
 from keras import ops
 
-__all__ = ["LayerSpec", "register_layer", "spec_for", "supported_layer_types"]
+__all__ = [
+    "LayerSpec",
+    "TiedEmbedding",
+    "register_layer",
+    "reverse_spec",
+    "spec_for",
+    "supported_layer_types",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,16 +140,50 @@ def _identity_finish(layer, y):
     return y
 
 
+def _transposed_linear(layer, x, kernel):
+    return ops.matmul(x, ops.transpose(ops.cast(kernel, x.dtype)))
+
+
+def reverse_spec(spec: LayerSpec) -> LayerSpec:
+    """The spec of a lookup layer used in reverse: ``x · Kᵀ`` (the softmax of a tied embedding).
+
+    Techniques treat it as a plain matmul (``lookup`` False): VD's local reparameterization runs
+    x·θᵀ and x²·(σ²)ᵀ, L0 samples a gate per weight of the whole table.
+    """
+    if not spec.lookup:
+        raise ValueError("Only embedding (lookup) layers can be used in reverse.")
+    return LayerSpec(spec.kernel, _transposed_linear, _identity_finish, lookup=False)
+
+
+@keras.saving.register_keras_serializable(package="state_of_sparsity")
+class TiedEmbedding(keras.layers.Embedding):
+    """An ``Embedding`` that is also the output projection: ``call(ids)`` looks rows up,
+    ``call(x, reverse=True)`` returns the logits ``x · Eᵀ`` (Press & Wolf 2017; the paper's
+    shared embedding/softmax, spec §5.3).
+
+    Sparsity wrappers hold it like an Embedding and accept the same ``reverse`` argument, so one
+    mask (or one set of VD / L0 parameters) serves the lookup and the softmax. A penalized
+    wrapper adds its penalty and advances its step only on the forward (lookup) call: call the
+    lookup once per training step (e.g. on the source and target ids concatenated).
+    """
+
+    def call(self, inputs, reverse=False):
+        if reverse:
+            return _transposed_linear(self, inputs, self.embeddings)
+        return super().call(inputs)
+
+
 register_layer(keras.layers.Dense, kernel="kernel", linear=_dense_linear, finish=_bias_activation)
 register_layer(
     keras.layers.EinsumDense, kernel="kernel", linear=_einsum_linear, finish=_bias_activation
 )
 for _conv in (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D):
     register_layer(_conv, kernel="kernel", linear=_conv_linear, finish=_conv_finish)
-register_layer(
-    keras.layers.Embedding,
-    kernel="embeddings",
-    linear=_embedding_linear,
-    finish=_identity_finish,
-    lookup=True,
-)
+for _embedding in (keras.layers.Embedding, TiedEmbedding):
+    register_layer(
+        _embedding,
+        kernel="embeddings",
+        linear=_embedding_linear,
+        finish=_identity_finish,
+        lookup=True,
+    )

@@ -95,15 +95,16 @@ class VariationalDropout(PenalizedWrapper):
         """log α of the kernel (unclipped unless ``clip`` is given)."""
         return vd.log_alpha(self.log_sigma2, self.kernel, clip)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, reverse=False):
         theta = self.kernel
         if not training:
             mask = vd.threshold_mask(self.log_sigma2, theta, self.threshold, self.compute_dtype)
-            return self._forward(inputs, ops.multiply(theta, mask))
-        self._add_weighted_penalty()
+            return self._forward(inputs, ops.multiply(theta, mask), reverse)
+        if not reverse:
+            self._add_weighted_penalty()
         log_alpha = vd.log_alpha(self.log_sigma2, theta, self.clip_log_alpha)
         variance = ops.exp(vd.log_sigma2_from_log_alpha(log_alpha, theta))
-        spec, layer = self.spec, self.layer
+        spec, layer = self._spec(reverse), self.layer
         mean = spec.linear(layer, inputs, theta)
         x2 = inputs if spec.lookup else ops.square(inputs)
         output_variance = spec.linear(layer, x2, variance)

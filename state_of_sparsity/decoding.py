@@ -51,6 +51,12 @@ def _check_int(name, value, minimum):
         raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
 
 
+def _check_batch_size(batch_size):
+    """A Python int >= 1, or a scalar integer tensor (a dynamic batch inside ``tf.function``)."""
+    if isinstance(batch_size, numbers.Integral) or not hasattr(batch_size, "dtype"):
+        _check_int("batch_size", batch_size, 1)
+
+
 def _check_eos(eos_id):
     _check_int("eos_id", eos_id, 0)
     if eos_id == PAD_ID:
@@ -82,7 +88,7 @@ def greedy_search(logits_fn, batch_size, max_length, eos_id=EOS_ID):
 
     Returns int32 ids ``[batch_size, max_length]``.
     """
-    _check_int("batch_size", batch_size, 1)
+    _check_batch_size(batch_size)
     _check_int("max_length", max_length, 1)
     _check_eos(eos_id)
 
@@ -134,7 +140,7 @@ def beam_search(logits_fn, batch_size, max_length, beam_size=4, alpha=0.6, eos_i
     ``[batch_size, beam_size]``, best first. Slots without a hypothesis (only when ``beam_size``
     exceeds the number of possible sequences) have score ``-inf`` and ids ``PAD_ID``.
     """
-    _check_int("batch_size", batch_size, 1)
+    _check_batch_size(batch_size)
     _check_int("max_length", max_length, 1)
     _check_int("beam_size", beam_size, 1)
     _check_eos(eos_id)

@@ -19,8 +19,9 @@ import os
 import keras
 from keras import ops
 
-# The saved model configs name these classes (the optimizer's schedule, the loss).
-from state_of_sparsity.training import losses, lr_schedules  # noqa: F401
+# The saved model configs name these classes (the model, its optimizer schedule, loss, metrics).
+from state_of_sparsity.models import transformer  # noqa: F401
+from state_of_sparsity.training import losses, lr_schedules, metrics  # noqa: F401
 
 __all__ = [
     "CHECKPOINT_INDEX",

@@ -125,6 +125,12 @@ def test_decode_transformer_writes_translations_and_bleu(tmp_path):
     assert 0.0 <= summary["bleu"] <= 100.0 and 0.0 <= summary["bleu_tokenized"] <= 100.0
     assert summary["global_sparsity"] > 0.0  # threshold -2 prunes weights of a fresh VD model
     assert len(decodes.read_text().splitlines()) == 5
+    sparsity = run_subprocess(
+        "checkpoint_sparsity", [f"--checkpoint={out}/checkpoints", "--log_alpha_threshold=-2"]
+    )
+    assert sparsity.returncode == 0, sparsity.stderr[-2000:]
+    percent = float(sparsity.stdout.strip().split("= ")[-1].rstrip("%"))
+    assert percent == pytest.approx(100 * summary["global_sparsity"])
 
 
 def test_tiny_preset_learns_the_toy_pair(tmp_path):

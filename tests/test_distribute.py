@@ -190,3 +190,23 @@ def test_random_pruning_mirrored_equals_single_device(tf, strategy):
         assert w.seed == single.get_layer(w.name).seed
         for mask in replica_values(strategy, w.mask):
             np.testing.assert_array_equal(mask, single_masks[w.name])
+
+
+def test_padded_sequence_loss_is_scaled_for_replicas(tf, strategy):
+    """The Transformer's loss under 2 replicas: the same reported loss and update as 1 device
+    (the batch splits into replicas holding equal token counts)."""
+    from state_of_sparsity.training.losses import PaddedSequenceCrossentropy
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 3, 4)).astype("float32")
+    y = rng.integers(1, 5, (8, 3))
+    results = []
+    for scope in (tf.distribute.get_strategy(), strategy):
+        with scope.scope():
+            keras.utils.set_random_seed(0)
+            model = keras.Sequential([keras.Input((3, 4)), keras.layers.Dense(5)])
+            model.compile(keras.optimizers.SGD(0.1), PaddedSequenceCrossentropy(5, 0.1))
+        history = model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
+        results.append((history.history["loss"][0], model.layers[0].kernel.numpy()))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-5, atol=1e-6)

@@ -46,8 +46,11 @@ class PaddedSequenceCrossentropy(keras.losses.Loss):
     For V classes and smoothing ls, the target puts c = 1 − ls on the label and
     ls / (V − 1) on every other class; the loss per token is
     CE(softmax(logits), target) − H(target), H(target) = −c·log c − ls·log(ls / (V − 1)), so a
-    perfect prediction scores 0. Tokens whose label is ``pad_id`` weigh 0; the result is
-    Σ loss·w / max(Σ w, 1) over the batch (one scalar).
+    perfect prediction scores 0. Tokens whose label is ``pad_id`` weigh 0; the loss of a batch
+    is Σ loss·w / max(Σ w, 1). ``call`` returns it per token, as loss·w·size / max(Σ w, 1),
+    whose mean (Keras' reduction) is that value: returning per-element values lets Keras scale
+    the loss for ``tf.distribute`` as it does for its own losses (a scalar would be summed over
+    the replicas). Under a distribution strategy each replica averages over its own tokens.
     """
 
     def __init__(
@@ -75,7 +78,8 @@ class PaddedSequenceCrossentropy(keras.losses.Loss):
             entropy = -(confidence * math.log(confidence) + ls * math.log(low))
             loss = loss - entropy
         weights = ops.cast(ops.not_equal(labels, self.pad_id), "float32")
-        return ops.sum(loss * weights) / ops.maximum(ops.sum(weights), 1.0)
+        scale = ops.cast(ops.size(weights), "float32") / ops.maximum(ops.sum(weights), 1.0)
+        return loss * weights * scale
 
     def get_config(self):
         return {

@@ -1,21 +1,35 @@
-"""Train-step time of magnitude / random pruning vs dense, next to tfmot's overhead.
+"""Train-step time (and peak train-step memory) of MP / RP / VD / L0 vs dense, next to tfmot.
 
 What is timed
 -------------
-For each model (a small CNN on 32x32x3, and ``keras.applications.ResNet50(weights=None)``):
+For each model (``cnn``: a small CNN on 32x32x3; ``resnet50``:
+``keras.applications.ResNet50(weights=None)``; ``resnet50_sos``: the repo's own ResNet-50 v1.5,
+``state_of_sparsity.models.resnet.resnet(50)``, with ``weight_decay=0``, its default, as the
+other two have no weight decay either; both ResNets at ``--resnet_size`` / ``--resnet_batch`` /
+``--resnet_classes``):
 
 * ours, on the current Keras 3 backend: ``dense`` (the plain model), ``mp`` =
-  ``sos.sparsify(model, "magnitude_pruning", schedule=...)`` and ``rp`` =
-  ``sos.sparsify(model, "random_pruning", ...)``;
+  ``sos.sparsify(model, "magnitude_pruning", schedule=...)``, ``rp`` =
+  ``sos.sparsify(model, "random_pruning", ...)``, ``vd`` = ``sos.sparsify(model,
+  "variational_dropout", seed=...)`` and ``l0`` = ``sos.sparsify(model, "l0_regularization",
+  seed=...)``, the last two with their penalty weighted by ``sos.Ramp(--regularizer_weight)``
+  (given to ``sparsify``, so every wrapper holds it when compiled: the penalty is part of the
+  compiled step from the first step on);
 * the peer (TensorFlow backend only): the same architecture built with legacy ``tf_keras``,
   ``tfk_dense``, and the same under ``tfmot.sparsity.keras.prune_low_magnitude``, ``tfmot``.
   Keras 3 and tf_keras coexist in one process (both on the same TensorFlow runtime), so the
-  peer is interleaved with ours in the same process.
+  peer is interleaved with ours in the same process. ``resnet50_sos`` has no peer: it is
+  written with Keras 3 layers only (no tf_keras port exists, and tfmot cannot wrap Keras 3
+  layers); tfmot's overhead on a ResNet-50 is measured on ``resnet50``, the same network
+  family. With the peer on, ``resnet50_sos`` runs ours only.
 
 One *step* is one ``model.train_on_batch(x, y)`` on fixed host NumPy arrays (including the
 host-to-device copy and the fetch of the loss, which synchronises), plus, for the ``mp`` /
-``rp`` variants, the ``on_train_batch_begin`` / ``on_train_batch_end`` hooks of a
-``sos.SparsityCallback`` driven exactly as ``fit`` drives it. Both libraries use the same
+``rp`` / ``vd`` / ``l0`` variants, the ``on_train_batch_begin`` / ``on_train_batch_end`` hooks
+of a ``sos.SparsityCallback`` driven exactly as ``fit`` drives it (for VD / L0 the hooks find no
+mask to update; their work is all inside the compiled step: VD samples output noise and runs
+each layer's op a second time, on x^2 with sigma^2; L0 samples one hard-concrete gate per
+weight; both add ``ramp(step) * penalty`` with ``add_loss``). Both libraries use the same
 polynomial schedule (0 -> ``--sparsity`` over ``--end_step`` steps, ``--frequency`` steps between
 mask updates, begin 0), so mask updates happen inside the timed region at the schedule's
 frequency: ours between steps (eagerly, in the callback), tfmot's inside its compiled step
@@ -43,8 +57,8 @@ of means.
 Mask-update cost, timed separately: one mask update of *all* pruned layers of the model
 (``wrapper.update_mask(step)`` for every wrapper, eager, as the callback does; on JAX it blocks
 until the new masks are ready), at the schedule's first update step, its midpoint and its end
-(the cost of top-k depends on the sparsity; masks are reset to all ones, untimed, before each
-update, so random pruning does real work at every point); for the peer, tfmot's own
+(the cost of the selection depends on the sparsity; masks are reset to all ones, untimed,
+before each update, so random pruning does real work at every point); for the peer, tfmot's own
 ``pruning_obj.conditional_mask_update()`` of every layer inside one ``tf.function`` (the code
 its train step runs, traced once before timing). Each is reported in ms and as a multiple of
 the dense median step of its framework (same clock). Also timed: ``sos.update_masks(model,
@@ -52,11 +66,26 @@ step)`` when nothing is due (the per-step poll cost of a custom training loop).
 
 Absolute times on a shared CPU mean little; compare ratios measured in the same run.
 
+Peak memory (``--memory``, JAX backend): no step is timed. For every variant, Keras' own train
+step is compiled as ``make_train_function`` compiles it (``jax.jit(model.train_step,
+donate_argnums=0)``, lowered on the model's state and the benchmark batch), and XLA's
+``compiled.memory_analysis()`` is read: ``argument`` (parameters, non-trainable state, optimizer
+slots, metric state, the batch), ``output`` (the new state and the logs), ``alias`` (outputs
+written in place of donated arguments), ``temp`` (XLA's single temporary allocation: activations
+kept for the backward pass, gradients, noise, workspaces, its size is the peak of the heap
+simulation over the step's schedule). ``total = argument + output - alias + temp`` is the device
+memory the step needs; ratios are to ``dense``. Nothing is allocated or run, so any size can be
+analysed on any machine (e.g. ``--resnet_size 224 --resnet_batch 128``), and the same code reads
+the GPU compiler's buffer assignment on a GPU.
+
 Usage::
 
     python bench/step_time.py --output_json /tmp/step_time.json          # TF backend + peer
     KERAS_BACKEND=jax python bench/step_time.py --output_json /tmp/jax.json   # ours only
     python bench/step_time.py --quick --no_peer                           # smoke run
+    python bench/step_time.py --variants dense,vd,l0                       # a subset
+    python bench/step_time.py --models resnet50_sos --no_peer              # the repo's RN50
+    KERAS_BACKEND=jax python bench/step_time.py --memory --output_json /tmp/mem.json
 """
 
 from __future__ import annotations
@@ -77,7 +106,19 @@ from collections.abc import Callable
 
 import numpy as np
 
-MODELS = ("cnn", "resnet50")
+MODELS = ("cnn", "resnet50", "resnet50_sos")
+PEER_MODELS = ("cnn", "resnet50")  # models with a tf_keras twin for the tfmot peer
+OURS = ("dense", "mp", "rp", "vd", "l0")  # ours, on the current Keras 3 backend
+PEER = ("tfk_dense", "tfmot")  # tf_keras + tfmot (TensorFlow backend only)
+REFERENCE = {"mp": "dense", "rp": "dense", "vd": "dense", "l0": "dense", "tfmot": "tfk_dense"}
+TECHNIQUE = {
+    "mp": "magnitude_pruning",
+    "rp": "random_pruning",
+    "vd": "variational_dropout",
+    "l0": "l0_regularization",
+}
+PRUNED = ("mp", "rp", "tfmot")  # variants with masks (mask-update timing, mask sparsity)
+PENALIZED = ("vd", "l0")  # variants whose penalty is weighted by sos.Ramp(--regularizer_weight)
 QUICK_DEFAULTS = {
     "trials": 2,
     "warmup": 2,
@@ -109,6 +150,29 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="time tfmot prune_low_magnitude on tf_keras (default: on with the TF backend)",
     )
     p.add_argument("--no_peer", dest="peer", action="store_false", help="skip the tfmot peer")
+    p.add_argument(
+        "--variants",
+        default=None,
+        help=(
+            f"comma list of {OURS + PEER}; default: all of ours, plus the peer's when the peer "
+            "is on; when given, the peer runs only if one of its variants is listed. The dense "
+            "reference of a chosen variant is always added."
+        ),
+    )
+    p.add_argument(
+        "--regularizer_weight",
+        type=float,
+        default=1e-4,
+        help="value of the constant sos.Ramp weighting the VD KL / L0 penalty (vd, l0)",
+    )
+    p.add_argument(
+        "--memory",
+        action="store_true",
+        help=(
+            "JAX backend: instead of timing, compile each variant's train step and report XLA's "
+            "memory analysis (peak train-step memory) as a ratio to dense"
+        ),
+    )
     p.add_argument("--trials", type=int, default=10, help="interleaved trials")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per variant (>= 1)")
     p.add_argument("--cnn_steps", type=int, default=25, help="timed steps per trial, CNN")
@@ -152,7 +216,44 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--warmup and --trials must be >= 1")
     if args.frequency < 1 or args.end_step <= args.frequency:
         p.error("need 1 <= --frequency < --end_step")
+    if args.variants is not None:
+        args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+        unknown = set(args.variants) - set(OURS + PEER)
+        if unknown or not args.variants:
+            p.error(f"bad --variants {sorted(unknown) or '(empty)'}; choose from {OURS + PEER}")
     return args
+
+
+def resolve_variants(args, backend: str) -> list[str]:
+    """The variants to run, in canonical order, each chosen one's dense reference included.
+
+    Sets ``args.peer`` to whether any peer variant is run. Raises SystemExit on conflicts.
+    """
+    if args.memory and backend != "jax":
+        raise SystemExit(
+            "--memory reads XLA's memory analysis of the compiled train step: run it with "
+            "KERAS_BACKEND=jax (or --backend jax)."
+        )
+    if args.peer and (backend != "tensorflow" or args.memory):
+        raise SystemExit(
+            "--peer needs KERAS_BACKEND=tensorflow (tfmot runs on tf_keras/TensorFlow) and no "
+            "--memory; time the peer in a TensorFlow-backend run."
+        )
+    if args.peer is None:
+        args.peer = backend == "tensorflow" and not args.memory
+    if args.variants is None:
+        chosen = set(OURS) | (set(PEER) if args.peer else set())
+    else:
+        chosen = set(args.variants)
+        peer_chosen = chosen & set(PEER)
+        if peer_chosen and not args.peer:
+            raise SystemExit(
+                f"--variants {sorted(peer_chosen)} need the peer: the TensorFlow backend, no "
+                "--no_peer and no --memory."
+            )
+    chosen |= {REFERENCE[v] for v in chosen if v in REFERENCE}
+    args.peer = bool(chosen & set(PEER))
+    return [v for v in OURS + PEER if v in chosen]
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,9 +284,21 @@ def build_arch(K, name: str, args):
     if name == "cnn":
         return small_cnn(K)
     size = args.resnet_size
+    if name == "resnet50_sos":  # Keras 3 only (no tf_keras twin: see PEER_MODELS)
+        from state_of_sparsity.models.resnet import resnet
+
+        # weight_decay=0 (the default): no L2 term, like the keras.applications ResNet50.
+        return resnet(
+            50, num_classes=args.resnet_classes, input_shape=(size, size, 3), weight_decay=0.0
+        )
     return K.applications.ResNet50(
         weights=None, input_shape=(size, size, 3), classes=args.resnet_classes
     )
+
+
+def from_logits(name: str) -> bool:
+    """Whether the model outputs logits (keras.applications' ResNet50 ends in a softmax)."""
+    return name != "resnet50"
 
 
 def batch_for(name: str, args, classes: int):
@@ -221,11 +334,19 @@ def _loss(value) -> float:
     return float(np.asarray(value).reshape(-1)[0])
 
 
-def ours_variants(name: str, args, x, y) -> list[Variant]:
+def ours_models(name: str, args, selected) -> dict:
+    """{variant: compiled Keras 3 model} for the selected variants of ours (dense first).
+
+    VD / L0 get ``penalty_ramp(args)`` on every wrapper at ``sparsify`` time, the ramp that
+    ``SparsityCallback(regularizer_weight=...).on_train_begin`` would set, so the weighted
+    penalty is in the compiled train step from the first step on.
+    """
     import keras
 
     import state_of_sparsity as sos
 
+    if not any(v in OURS for v in selected):
+        return {}
     keras.utils.set_random_seed(args.seed)
     if args.dtype_policy:
         keras.config.set_dtype_policy(args.dtype_policy)
@@ -233,26 +354,59 @@ def ours_variants(name: str, args, x, y) -> list[Variant]:
     schedule = sos.PolynomialDecay(
         0.0, args.sparsity, begin_step=0, end_step=args.end_step, frequency=args.frequency
     )
-    models = {
-        "dense": dense,
-        "mp": sos.sparsify(dense, "magnitude_pruning", schedule=schedule),
-        "rp": sos.sparsify(dense, "random_pruning", schedule=schedule, seed=args.seed),
-    }
-    variants = []
-    for vname, model in models.items():
+    models = {}
+    for vname in (v for v in OURS if v in selected):
+        if vname == "dense":
+            model = dense
+        elif vname == "mp":
+            model = sos.sparsify(dense, TECHNIQUE[vname], schedule=schedule)
+        elif vname == "rp":
+            model = sos.sparsify(dense, TECHNIQUE[vname], schedule=schedule, seed=args.seed)
+        else:
+            model = sos.sparsify(
+                dense, TECHNIQUE[vname], seed=args.seed, regularizer_weight=penalty_ramp(args)
+            )
         model.compile(
             optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=(name == "cnn")),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits(name)),
         )
+        models[vname] = model
+    return models
+
+
+def penalty_ramp(args):
+    """The VD KL / L0 penalty weight: a constant ``sos.Ramp(--regularizer_weight)``."""
+    import state_of_sparsity as sos
+
+    return sos.Ramp(args.regularizer_weight)
+
+
+def ours_variants(name: str, args, x, y, selected) -> list[Variant]:
+    import state_of_sparsity as sos
+
+    variants = []
+    for vname, model in ours_models(name, args, selected).items():
         info = {"params": int(model.count_params())}
         if vname == "dense":
             step = _plain_step(model, x, y)
         else:
-            callback = sos.SparsityCallback()
+            wrappers = [w for _, w in sos.traversal.wrappers(model)]
+            info["wrapped_layers"] = len(wrappers)
+            if vname in PRUNED:
+                info["pruned_layers"] = len(_sos_wrappers(model))
+            ramp = None
+            if vname in PENALIZED:
+                ramp = penalty_ramp(args)
+                # The weighted penalty the first step adds to the loss (shows it is there).
+                info["weighted_penalty_at_start"] = float(
+                    sum(float(np.asarray(w.penalty())) for w in wrappers) * ramp.value
+                )
+            # As fit(callbacks=[SparsityCallback(regularizer_weight=ramp)]) drives it. For VD /
+            # L0 the layers already hold an equal ramp (set by sparsify): no rebuild happens.
+            callback = sos.SparsityCallback(regularizer_weight=ramp)
             callback.set_model(model)
             callback.on_train_begin()
             step = _callback_step(model, callback, x, y)
-            info["pruned_layers"] = len(_sos_wrappers(model))
         variants.append(Variant(vname, "ours", "dense", model, step, info))
     return variants
 
@@ -286,26 +440,32 @@ def _sos_wrappers(model):
     return [w for _, w in traversal.wrappers(model) if isinstance(w, PruningWrapper)]
 
 
-def peer_variants(name: str, args, x, y) -> list[Variant]:
+def peer_variants(name: str, args, x, y, selected) -> list[Variant]:
     import tensorflow as tf
     import tensorflow_model_optimization as tfmot
     import tf_keras
 
+    if not any(v in PEER for v in selected):
+        return []
     tf.random.set_seed(args.seed)
     if args.dtype_policy:
         tf_keras.mixed_precision.set_global_policy(args.dtype_policy)
     dense = build_arch(tf_keras, name, args)
-    pruned = build_arch(tf_keras, name, args)
-    pruned.set_weights(dense.get_weights())
-    schedule = tfmot.sparsity.keras.PolynomialDecay(
-        0.0, args.sparsity, begin_step=0, end_step=args.end_step, frequency=args.frequency
-    )
-    pruned = tfmot.sparsity.keras.prune_low_magnitude(pruned, pruning_schedule=schedule)
+    pruned = None
+    if "tfmot" in selected:
+        pruned = build_arch(tf_keras, name, args)
+        pruned.set_weights(dense.get_weights())
+        schedule = tfmot.sparsity.keras.PolynomialDecay(
+            0.0, args.sparsity, begin_step=0, end_step=args.end_step, frequency=args.frequency
+        )
+        pruned = tfmot.sparsity.keras.prune_low_magnitude(pruned, pruning_schedule=schedule)
     variants = []
     for vname, model in (("tfk_dense", dense), ("tfmot", pruned)):
+        if vname not in selected:
+            continue
         model.compile(
             optimizer=tf_keras.optimizers.SGD(0.01, momentum=0.9),
-            loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=(name == "cnn")),
+            loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits(name)),
         )
         info = {"params": int(model.count_params())}
         if vname == "tfmot":
@@ -536,6 +696,135 @@ def time_update_masks_poll(variant: Variant, repeats: int = 20) -> dict:
 
 
 # --------------------------------------------------------------------------------------------
+# Peak train-step memory (--memory, JAX backend)
+
+MEMORY_FIELDS = ("argument", "output", "alias", "temp", "generated_code")
+
+
+def train_step_memory(model, x, y) -> dict:
+    """XLA's memory (and cost) analysis of ``model``'s train step, compiled as Keras' JAX
+    trainer compiles it.
+
+    ``make_train_function`` jits ``model.train_step`` with ``donate_argnums=0`` (the state) and
+    ``train_on_batch`` calls it on ``(state, (x, y, None))``; the same function is lowered here
+    on the same arguments and compiled (nothing runs, nothing is allocated).
+    """
+    import jax
+
+    data = (x, y, None)
+    symbolic_build = getattr(model, "_symbolic_build", None)  # what train_on_batch does first
+    if symbolic_build is not None:
+        symbolic_build(data_batch=data)
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    state = (
+        [v.value for v in model.trainable_variables],
+        [v.value for v in model.non_trainable_variables],
+        [v.value for v in model.optimizer.variables],
+        [v.value for v in model.metrics_variables],
+    )
+    t0 = time.perf_counter()
+    compiled = jax.jit(model.train_step, donate_argnums=0).lower(state, data).compile()
+    compile_s = time.perf_counter() - t0
+    stats = compiled.memory_analysis()
+    out = {f"{k}_bytes": int(getattr(stats, f"{k}_size_in_bytes")) for k in MEMORY_FIELDS}
+    out["total_bytes"] = (
+        out["argument_bytes"] + out["output_bytes"] - out["alias_bytes"] + out["temp_bytes"]
+    )
+    # XLA's own figure; on the CPU backend it leaves out the temporaries (kept for reference).
+    peak = getattr(stats, "peak_memory_in_bytes", None)
+    out["xla_peak_memory_bytes"] = None if peak is None else int(peak)
+    nbytes = [[int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in part] for part in state]
+    out["params_bytes"] = sum(nbytes[0]) + sum(nbytes[1])
+    out["optimizer_bytes"] = sum(nbytes[2])
+    # XLA's op count of the optimized step (a convolution counts 2 flops per multiply-add, an
+    # element-wise op 1 per element): what the step computes, whatever the hardware.
+    cost = compiled.cost_analysis()
+    if isinstance(cost, (list, tuple)):  # older jax: one dict per computation
+        cost = cost[0] if cost else {}
+    for key in ("flops", "transcendentals", "bytes accessed"):
+        value = (cost or {}).get(key)
+        out[key.replace(" ", "_")] = None if value is None else float(value)
+    out["compile_s"] = compile_s
+    return out
+
+
+def memory_main(args, backend, selected, started, source) -> int:
+    import jax
+
+    results = {}
+    for name in args.models:
+        classes = classes_for(name, args)
+        x, y = batch_for(name, args, classes)
+        print(f"\n[{name}] compiling the train step of {selected} (x {x.shape})", flush=True)
+        models = ours_models(name, args, selected)
+        res = {"batch": int(x.shape[0]), "input_shape": list(x.shape[1:]), "variants": {}}
+        for vname, model in models.items():
+            mem = train_step_memory(model, x, y)
+            mem["params"] = int(model.count_params())
+            res["variants"][vname] = mem
+            print(
+                f"  {vname:6s} total {mem['total_bytes'] / 2**20:10.1f} MiB, temp "
+                f"{mem['temp_bytes'] / 2**20:10.1f} MiB (compiled in {mem['compile_s']:.1f} s)",
+                flush=True,
+            )
+        ref = res["variants"]["dense"]
+        for mem in res["variants"].values():
+            mem["total_ratio"] = mem["total_bytes"] / ref["total_bytes"]
+            mem["temp_ratio"] = mem["temp_bytes"] / ref["temp_bytes"]
+            mem["flops_ratio"] = (
+                mem["flops"] / ref["flops"] if mem["flops"] and ref["flops"] else None
+            )
+        results[name] = res
+        del models
+        gc.collect()
+    report = _report(
+        "XLA memory analysis of Keras' compiled JAX train step (jax.jit(model.train_step, "
+        "donate_argnums=0) lowered on (state, (x, y, None))), bytes: argument (state + batch), "
+        "output (new state + logs), alias (outputs in donated arguments), temp (XLA's "
+        "temporary allocation: activations for the backward pass, gradients, noise, "
+        "workspaces; the peak of its heap simulation). total = argument + output - alias + "
+        "temp; ratios to dense.",
+        args,
+        backend,
+        started,
+        source,
+        results,
+    )
+    device = jax.devices()[0]
+    report["device"] = {"platform": device.platform, "kind": device.device_kind}
+    print_memory_tables(results, report["device"])
+    _write_json(report, args.output_json)
+    return 0
+
+
+def print_memory_tables(results: dict, device: dict) -> None:
+    print("\n" + "=" * 100)
+    print(
+        f"Peak train-step memory, XLA memory analysis on {device['platform']} "
+        f"({device['kind']}); MiB.\ntotal = argument + output - alias + temp; x dense = "
+        "total / dense total; params/opt = model variables / optimizer slots;\nGflop = XLA "
+        "cost analysis of the compiled step."
+    )
+    for model_name, res in results.items():
+        print(f"\n{model_name}  (batch {res['batch']}, input {res['input_shape']})")
+        print(
+            f"  {'variant':8s} {'params':>10s} {'opt':>9s} {'argument':>10s} {'temp':>10s}"
+            f" {'total':>10s} {'x dense':>8s} {'temp x':>7s} {'Gflop':>9s} {'x dense':>8s}"
+        )
+        for name, m in res["variants"].items():
+            gflop = float("nan") if m["flops"] is None else m["flops"] / 1e9
+            flops_ratio = float("nan") if m["flops_ratio"] is None else m["flops_ratio"]
+            print(
+                f"  {name:8s} {m['params_bytes'] / 2**20:10.1f} {m['optimizer_bytes'] / 2**20:9.1f}"
+                f" {m['argument_bytes'] / 2**20:10.1f} {m['temp_bytes'] / 2**20:10.1f}"
+                f" {m['total_bytes'] / 2**20:10.1f} {m['total_ratio']:8.3f} {m['temp_ratio']:7.3f}"
+                f" {gflop:9.2f} {flops_ratio:8.3f}"
+            )
+    print("=" * 100)
+
+
+# --------------------------------------------------------------------------------------------
 # Summary
 
 
@@ -624,10 +913,10 @@ def print_tables(results: dict, backend: str) -> None:
     print("\n" + "=" * 100)
     print(
         f"Train step, backend={backend}. wall = perf_counter, cpu = process CPU time (all "
-        "threads).\nmedian = steady state (masks applied in the forward, no update); x dense = "
-        "median over\ntrials of variant/dense (same framework, same trial); 'mean' ratios "
-        "include the mask\n"
-        "updates that fell in the timed steps (schedule frequency)."
+        "threads).\nmedian = steady state (masks applied in the forward, no update; vd/l0: "
+        "noise, x^2 op, gates,\npenalty, all in the compiled step); x dense = median over "
+        "trials of variant/dense (same\nframework, same trial); 'mean' ratios include the mask "
+        "updates that fell in the timed steps."
     )
     for model_name, res in results.items():
         print(f"\n{model_name}  (batch {res['batch']}, input {res['input_shape']})")
@@ -683,29 +972,28 @@ def main(argv=None) -> int:
     import keras
 
     backend = keras.backend.backend()
-    if args.peer is None:
-        args.peer = backend == "tensorflow"
-    if args.peer and backend != "tensorflow":
-        raise SystemExit(
-            "--peer needs KERAS_BACKEND=tensorflow (tfmot runs on tf_keras/TensorFlow); "
-            "time the peer in a TensorFlow-backend run."
-        )
+    selected = resolve_variants(args, backend)
 
     started = datetime.datetime.now(datetime.timezone.utc)
     source = source_revision()  # before the library is imported
     print(
-        f"backend={backend} peer={args.peer} models={args.models} quick={args.quick} "
-        f"commit={source['commit']} library_modified={source['library_modified']}"
+        f"backend={backend} peer={args.peer} models={args.models} variants={selected} "
+        f"memory={args.memory} quick={args.quick} commit={source['commit']} "
+        f"library_modified={source['library_modified']}"
     )
+    if args.memory:
+        return memory_main(args, backend, selected, started, source)
     results = {}
     for name in args.models:
         classes = classes_for(name, args)
         x, y = batch_for(name, args, classes)
         steps = args.cnn_steps if name == "cnn" else args.resnet_steps
         print(f"\n[{name}] building variants (x {x.shape}, {steps} steps x {args.trials} trials)")
-        variants = ours_variants(name, args, x, y)
-        if args.peer:
-            variants += peer_variants(name, args, x, y)
+        variants = ours_variants(name, args, x, y, selected)
+        if args.peer and name in PEER_MODELS:
+            variants += peer_variants(name, args, x, y, selected)
+        elif args.peer:
+            print(f"  note: {name} has no tf_keras twin; the peer is skipped for it", flush=True)
         warm = warm_up(variants, args.warmup)
         trials = interleaved_trials(variants, args.trials, steps)
         for v in variants:  # shows that the schedule's updates did happen in the timed steps
@@ -727,24 +1015,38 @@ def main(argv=None) -> int:
             "trials_s": trials,  # {clock: {variant: [[seconds per step] per trial]}}
             "summary": summarize(variants, trials),
         }
-        if args.update_repeats > 0:
+        if args.update_repeats > 0 and any(v.name in PRUNED for v in variants):
             print(f"  timing the all-layer mask update ({args.update_repeats} repeats)", flush=True)
             res["mask_update"] = time_mask_updates(variants, args)
-            poll = time_update_masks_poll(next(v for v in variants if v.name == "mp"))
-            res["update_masks_poll_s"] = poll
+            ours_pruned = [v for v in variants if v.name in ("mp", "rp")]
+            if ours_pruned:
+                res["update_masks_poll_s"] = time_update_masks_poll(ours_pruned[0])
         results[name] = res
         del variants
         gc.collect()
 
-    report = {
-        "what": (
-            "seconds per train step (clocks: wall = perf_counter, cpu = process_time of all "
-            "threads): model.train_on_batch(x, y) on fixed host arrays, plus the "
-            "SparsityCallback batch hooks for mp/rp; tfmot with its step counter armed by "
-            "UpdatePruningStep.on_train_begin. Mask updates happen at the schedule's frequency "
-            "inside the timed steps. mask_update: one update of every pruned layer, timed apart "
-            "(masks reset to ones, untimed, before each)."
-        ),
+    report = _report(
+        "seconds per train step (clocks: wall = perf_counter, cpu = process_time of all "
+        "threads): model.train_on_batch(x, y) on fixed host arrays, plus the "
+        "SparsityCallback batch hooks for mp/rp/vd/l0 (vd/l0: noise, second op on x^2, gates "
+        "and the ramp-weighted penalty are inside the compiled step); tfmot with its step "
+        "counter armed by UpdatePruningStep.on_train_begin. Mask updates happen at the "
+        "schedule's frequency inside the timed steps. mask_update: one update of every pruned "
+        "layer, timed apart (masks reset to ones, untimed, before each).",
+        args,
+        backend,
+        started,
+        source,
+        results,
+    )
+    print_tables(results, backend)
+    _write_json(report, args.output_json)
+    return 0
+
+
+def _report(what, args, backend, started, source, results) -> dict:
+    return {
+        "what": what,
         "date": started.isoformat(timespec="seconds"),
         "elapsed_s": (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds(),
         "backend": backend,
@@ -754,12 +1056,13 @@ def main(argv=None) -> int:
         "flags": {k: v for k, v in vars(args).items()},
         "results": results,
     }
-    print_tables(results, backend)
-    if args.output_json:
-        with open(args.output_json, "w") as f:
+
+
+def _write_json(report: dict, path: str | None) -> None:
+    if path:
+        with open(path, "w") as f:
             json.dump(report, f, indent=1, default=str)
-        print(f"wrote {args.output_json}")
-    return 0
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

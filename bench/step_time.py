@@ -106,7 +106,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-MODELS = ("cnn", "resnet50", "resnet50_sos")
+MODELS = ("cnn", "resnet50", "resnet50_sos", "transformer")
 PEER_MODELS = ("cnn", "resnet50")  # models with a tf_keras twin for the tfmot peer
 OURS = ("dense", "mp", "rp", "vd", "l0")  # ours, on the current Keras 3 backend
 PEER = ("tfk_dense", "tfmot")  # tf_keras + tfmot (TensorFlow backend only)
@@ -177,6 +177,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per variant (>= 1)")
     p.add_argument("--cnn_steps", type=int, default=25, help="timed steps per trial, CNN")
     p.add_argument("--resnet_steps", type=int, default=10, help="timed steps per trial, RN50")
+    p.add_argument(
+        "--transformer_steps", type=int, default=10, help="timed steps per trial, Transformer"
+    )
+    p.add_argument(
+        "--transformer_preset", default="base", help="Transformer preset (base: the paper's)"
+    )
+    p.add_argument("--transformer_vocab", type=int, default=33288, help="Transformer vocab size")
+    p.add_argument(
+        "--transformer_batch",
+        default="32x64",
+        help="Transformer batch as SENTENCESxLENGTH per side (32x64 = the paper's 2,048 tokens)",
+    )
     p.add_argument("--cnn_batch", type=int, default=64)
     p.add_argument("--resnet_batch", type=int, default=16)
     p.add_argument("--resnet_size", type=int, default=64, help="ResNet-50 input resolution")
@@ -280,9 +292,18 @@ def small_cnn(K, classes: int = 10):
     )
 
 
+def transformer_batch(args) -> tuple[int, int]:
+    sentences, length = (int(v) for v in args.transformer_batch.lower().split("x"))
+    return sentences, length
+
+
 def build_arch(K, name: str, args):
     if name == "cnn":
         return small_cnn(K)
+    if name == "transformer":  # Keras 3 only, like resnet50_sos; dropout 0.1 (base v3)
+        from state_of_sparsity.models.transformer import transformer
+
+        return transformer(args.transformer_preset, args.transformer_vocab)
     size = args.resnet_size
     if name == "resnet50_sos":  # Keras 3 only (no tf_keras twin: see PEER_MODELS)
         from state_of_sparsity.models.resnet import resnet
@@ -303,6 +324,11 @@ def from_logits(name: str) -> bool:
 
 def batch_for(name: str, args, classes: int):
     rng = np.random.default_rng(args.seed)
+    if name == "transformer":  # no padding: every token counts
+        sentences, length = transformer_batch(args)
+        ids = rng.integers(3, classes, size=(3, sentences, length)).astype(np.int32)
+        decoder_inputs = np.pad(ids[1][:, :-1], [[0, 0], [1, 0]])
+        return (ids[0], decoder_inputs), ids[1]
     if name == "cnn":
         shape, batch = (32, 32, 3), args.cnn_batch
     else:
@@ -312,8 +338,26 @@ def batch_for(name: str, args, classes: int):
     return x, y
 
 
+def _first(x):
+    """The first input array (the Transformer's inputs are (source, decoder_inputs))."""
+    return x[0] if isinstance(x, tuple) else x
+
+
 def classes_for(name: str, args) -> int:
+    if name == "transformer":
+        return args.transformer_vocab
     return 10 if name == "cnn" else args.resnet_classes
+
+
+def loss_for(name: str, classes: int):
+    """The model's training loss: the Transformer's label-smoothed per-token cross-entropy."""
+    import keras
+
+    if name == "transformer":
+        from state_of_sparsity.training.losses import PaddedSequenceCrossentropy
+
+        return PaddedSequenceCrossentropy(classes, label_smoothing=0.1)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits(name))
 
 
 # --------------------------------------------------------------------------------------------
@@ -368,7 +412,7 @@ def ours_models(name: str, args, selected) -> dict:
             )
         model.compile(
             optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits(name)),
+            loss=loss_for(name, classes_for(name, args)),
         )
         models[vname] = model
     return models
@@ -756,9 +800,14 @@ def memory_main(args, backend, selected, started, source) -> int:
     for name in args.models:
         classes = classes_for(name, args)
         x, y = batch_for(name, args, classes)
-        print(f"\n[{name}] compiling the train step of {selected} (x {x.shape})", flush=True)
+        shape = _first(x).shape
+        print(f"\n[{name}] compiling the train step of {selected} (x {shape})", flush=True)
         models = ours_models(name, args, selected)
-        res = {"batch": int(x.shape[0]), "input_shape": list(x.shape[1:]), "variants": {}}
+        res = {
+            "batch": int(_first(x).shape[0]),
+            "input_shape": list(_first(x).shape[1:]),
+            "variants": {},
+        }
         for vname, model in models.items():
             mem = train_step_memory(model, x, y)
             mem["params"] = int(model.count_params())
@@ -987,8 +1036,13 @@ def main(argv=None) -> int:
     for name in args.models:
         classes = classes_for(name, args)
         x, y = batch_for(name, args, classes)
-        steps = args.cnn_steps if name == "cnn" else args.resnet_steps
-        print(f"\n[{name}] building variants (x {x.shape}, {steps} steps x {args.trials} trials)")
+        steps = {"cnn": args.cnn_steps, "transformer": args.transformer_steps}.get(
+            name, args.resnet_steps
+        )
+        print(
+            f"\n[{name}] building variants (x {_first(x).shape}, {steps} steps x "
+            f"{args.trials} trials)"
+        )
         variants = ours_variants(name, args, x, y, selected)
         if args.peer and name in PEER_MODELS:
             variants += peer_variants(name, args, x, y, selected)
@@ -999,8 +1053,8 @@ def main(argv=None) -> int:
         for v in variants:  # shows that the schedule's updates did happen in the timed steps
             v.info["mask_sparsity_after_trials"] = mask_sparsity(v)
         res = {
-            "batch": int(x.shape[0]),
-            "input_shape": list(x.shape[1:]),
+            "batch": int(_first(x).shape[0]),
+            "input_shape": list(_first(x).shape[1:]),
             "classes": classes,
             "steps_per_trial": steps,
             "variants": {

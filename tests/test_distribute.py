@@ -192,21 +192,42 @@ def test_random_pruning_mirrored_equals_single_device(tf, strategy):
             np.testing.assert_array_equal(mask, single_masks[w.name])
 
 
-def test_padded_sequence_loss_is_scaled_for_replicas(tf, strategy):
-    """The Transformer's loss under 2 replicas: the same reported loss and update as 1 device
-    (the batch splits into replicas holding equal token counts)."""
-    from state_of_sparsity.training.losses import PaddedSequenceCrossentropy
+_LOSS_UNDER_REPLICAS = """
+import json
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+import numpy as np
+from state_of_sparsity.training.losses import PaddedSequenceCrossentropy
+rng = np.random.default_rng(0)
+x = rng.standard_normal((8, 3, 4)).astype("float32")
+y = rng.integers(1, 5, (8, 3))  # no padding: both replicas hold the same token count
+out = []
+for scope in (tf.distribute.get_strategy(), tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])):
+    with scope.scope():
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((3, 4)), keras.layers.Dense(5)])
+        model.compile(keras.optimizers.SGD(0.1), PaddedSequenceCrossentropy(5, 0.1))
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    out.append([history.history["loss"][0], model.layers[0].kernel.numpy().tolist()])
+print(json.dumps(out))
+"""
 
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((8, 3, 4)).astype("float32")
-    y = rng.integers(1, 5, (8, 3))
-    results = []
-    for scope in (tf.distribute.get_strategy(), strategy):
-        with scope.scope():
-            keras.utils.set_random_seed(0)
-            model = keras.Sequential([keras.Input((3, 4)), keras.layers.Dense(5)])
-            model.compile(keras.optimizers.SGD(0.1), PaddedSequenceCrossentropy(5, 0.1))
-        history = model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
-        results.append((history.history["loss"][0], model.layers[0].kernel.numpy()))
-    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5)
-    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-5, atol=1e-6)
+
+def test_padded_sequence_loss_is_scaled_for_replicas():
+    """The Transformer's loss under 2 replicas gives the same reported loss and update as one
+    device (a loss returning a scalar was summed over replicas: 2x). Its own process: a second
+    MirroredStrategy in the test process clashes on collective keys."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _LOSS_UNDER_REPLICAS], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    one, two = json.loads(done.stdout.strip().splitlines()[-1])
+    (loss_one, kernel_one), (loss_two, kernel_two) = one, two
+    np.testing.assert_allclose(loss_two, loss_one, rtol=1e-5)
+    np.testing.assert_allclose(kernel_two, kernel_one, rtol=1e-5, atol=1e-6)

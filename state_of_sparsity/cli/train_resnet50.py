@@ -28,7 +28,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
+from state_of_sparsity.training import flags as harness_flags  # noqa: E402
+
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(harness_flags)
+DEFAULTS = {"dataset": "imagenet2012", "train_steps": 128000, "pruning_frequency": 2000}
 METHODS = {
     "baseline": None,
     "threshold": "magnitude_pruning",
@@ -40,10 +44,7 @@ METHODS = {
 }
 
 flags.DEFINE_enum("mode", "train_and_eval", ["train", "eval", "train_and_eval"], "What to run.")
-flags.DEFINE_string("output_dir", None, "Checkpoints, logs, SavedModel and results.json.")
 # Data.
-flags.DEFINE_string("dataset", "imagenet2012", "tfds image-classification dataset.")
-flags.DEFINE_string("data_dir", None, "tfds data_dir (prepared data), or the TFRecord directory.")
 flags.DEFINE_string("manual_dir", None, "Directory with the official ImageNet tars (tfds build).")
 flags.DEFINE_enum("data_format", "tfds", ["tfds", "tfrecord"], "Input format.")
 flags.DEFINE_integer("num_label_classes", 1000, "Classes (TFRecord format only; tfds knows).")
@@ -57,30 +58,16 @@ flags.DEFINE_float("base_learning_rate", 0.1, "Learning rate at batch 256 (scale
 flags.DEFINE_float("momentum", 0.9, "Nesterov momentum.")
 flags.DEFINE_float("weight_decay", 1e-4, "L2 coefficient on kernels: wd * sum(w^2) / 2.")
 flags.DEFINE_float("label_smoothing", 0.1, "Label smoothing.")
-flags.DEFINE_integer("train_steps", 128000, "Optimizer steps (the paper: 128,000 at 1024).")
 flags.DEFINE_integer("train_batch_size", 1024, "Global train batch size.")
 flags.DEFINE_integer("eval_batch_size", 1000, "Eval batch size.")
-flags.DEFINE_integer("steps_per_checkpoint", 1000, "Steps between checkpoints.")
-flags.DEFINE_integer("keep_checkpoint_max", 0, "Checkpoints kept (0: all).")
 flags.DEFINE_integer("steps_per_eval", 1251, "Steps between evaluations (train_and_eval).")
-flags.DEFINE_enum(
-    "distribution_strategy", "default", ["default", "mirrored", "multi_worker_mirrored", "tpu"],
-    "tf.distribute strategy.",
-)  # fmt: skip
-flags.DEFINE_string("tpu", None, "TPU address (--distribution_strategy=tpu).")
-flags.DEFINE_integer("logical_cpus", 0, "> 1: split the CPU into that many devices (for testing).")
-flags.DEFINE_integer("seed", 0, "Seed of initialisation, data order, augmentation and noise.")
-flags.DEFINE_integer("verbose", 2, "Keras fit verbosity.")
 # Sparsity.
 flags.DEFINE_enum("pruning_method", "baseline", list(METHODS), "Technique.")
 flags.DEFINE_float("end_sparsity", 0.9, "Target sparsity (MP/RP) and the sparse-init sparsity.")
 flags.DEFINE_integer("sparsity_begin_step", 5000, "Pruning begin; VD/L0 weight ramp start.")
 flags.DEFINE_integer("sparsity_end_step", 8000, "Pruning end; VD/L0 weight ramp end.")
-flags.DEFINE_integer("pruning_frequency", 2000, "Steps between mask updates.")
 flags.DEFINE_float("reg_scalar", 0.0, "VD/L0 penalty weight, 1/N included (e.g. 0.01/1281167).")
 flags.DEFINE_bool("is_warm_up", True, "Ramp the VD/L0 weight linearly over the pruning steps.")
-flags.DEFINE_float("clip_log_alpha", 8.0, "VD training clip of log alpha.")
-flags.DEFINE_float("log_alpha_threshold", 3.0, "VD eval threshold (the paper's RN50 used 0.5).")
 flags.DEFINE_float("log_sigma2_init", -15.0, "VD initial log sigma^2 (the paper's RN50: -15).")
 flags.DEFINE_float("log_alpha_init", 2.197, "L0 initial log alpha (drop probability 0.1).")
 flags.DEFINE_bool("prune_first_layer", True, "Sparsify the stem convolution.")
@@ -98,6 +85,7 @@ class UsageError(ValueError):
 
 def validate():
     """Checks flag values and combinations before anything runs or is written."""
+    harness_flags.resolve_defaults(**DEFAULTS)
     if not FLAGS.output_dir:
         raise UsageError("--output_dir is required.")
     if not 0.0 <= FLAGS.end_sparsity < 1.0:

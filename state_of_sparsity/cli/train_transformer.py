@@ -37,14 +37,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
+from state_of_sparsity.training import flags as harness_flags  # noqa: E402
+
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(harness_flags)
+DEFAULTS = {"dataset": "wmt14_translate/de-en", "train_steps": 500000, "pruning_frequency": 10000}
 TECHNIQUES = ("none", "magnitude_pruning", "random_pruning", "variational_dropout",
               "l0_regularization")  # fmt: skip
 
-flags.DEFINE_string("output_dir", None, "Vocabulary, checkpoints, logs, SavedModel, results.")
 # Data.
-flags.DEFINE_string("dataset", "wmt14_translate/de-en", "tfds translation dataset (en -> de).")
-flags.DEFINE_string("data_dir", None, "tfds data_dir holding the prepared dataset.")
 flags.DEFINE_string("train_source", None, "Parallel text: training source file (.gz allowed).")
 flags.DEFINE_string("train_target", None, "Parallel text: training target file.")
 flags.DEFINE_string("eval_source", None, "Parallel text: eval source file.")
@@ -68,26 +69,14 @@ flags.DEFINE_enum(
 flags.DEFINE_float("learning_rate_constant", 2.0, "lr = c·min(1, t/w)·max(t, w)^-1/2·d^-1/2.")
 flags.DEFINE_integer("learning_rate_warmup_steps", 8000, "w of the learning-rate schedule.")
 flags.DEFINE_float("adam_beta2", 0.997, "Adam beta2 (beta1 0.9, epsilon 1e-9).")
-flags.DEFINE_integer("train_steps", 500000, "Optimizer steps (the paper: 500,000).")
-flags.DEFINE_integer("steps_per_checkpoint", 1000, "Steps between checkpoints.")
-flags.DEFINE_integer("keep_checkpoint_max", 0, "Checkpoints kept (0: all).")
 flags.DEFINE_integer("bleu_sentences", 200, "Eval pairs decoded for the final BLEU (0: none).")
 flags.DEFINE_integer("beam_size", 4, "Beam size of the final BLEU and the SavedModel (1: greedy).")
 flags.DEFINE_float("alpha", 0.6, "Length penalty exponent: ((5 + len) / 6)^alpha.")
-flags.DEFINE_enum(
-    "distribution_strategy", "default", ["default", "mirrored", "multi_worker_mirrored", "tpu"],
-    "tf.distribute strategy.",
-)  # fmt: skip
-flags.DEFINE_string("tpu", None, "TPU address (--distribution_strategy=tpu).")
-flags.DEFINE_integer("logical_cpus", 0, "> 1: split the CPU into that many devices (for testing).")
-flags.DEFINE_integer("seed", 0, "Seed of initialisation, data order, dropout and noise.")
-flags.DEFINE_integer("verbose", 2, "Keras fit verbosity.")
 # Sparsity (spec §9.2-9.3; defaults of sparse_transformer_base_v1).
 flags.DEFINE_enum("sparsity_technique", "none", TECHNIQUES, "Technique.")
 flags.DEFINE_float("target_sparsity", 0.9, "MP/RP final sparsity.")
 flags.DEFINE_integer("begin_pruning_step", 0, "MP/RP schedule begin.")
 flags.DEFINE_integer("end_pruning_step", 200000, "MP/RP schedule end.")
-flags.DEFINE_integer("pruning_frequency", 10000, "Steps between mask updates.")
 flags.DEFINE_float("embedding_sparsity", -1.0, ">= 0: the shared embedding's own MP/RP target.")
 flags.DEFINE_float("dkl_weight", 1 / 4.5e6, "VD KL weight (1/N included).")
 flags.DEFINE_integer("dkl_weight_start", 100000, "Step at which the KL weight ramp starts.")
@@ -96,8 +85,6 @@ flags.DEFINE_enum("dkl_weight_fn", "linear", ["constant", "linear", "cubic"], "K
 flags.DEFINE_float("l0_norm_weight", 1 / 4.5e6, "L0 penalty weight (1/N included).")
 flags.DEFINE_integer("l0_weight_start", 100000, "Step at which the L0 weight ramp starts.")
 flags.DEFINE_integer("l0_weight_diff", 100000, "Length of the (linear) L0 weight ramp.")
-flags.DEFINE_float("clip_log_alpha", 8.0, "VD training clip of log alpha.")
-flags.DEFINE_float("log_alpha_threshold", 3.0, "VD eval threshold.")
 flags.DEFINE_string("load_masks_from", "", "MP run (checkpoint file or directory): fixed masks.")
 flags.DEFINE_string("load_weights_from", "", "With --load_masks_from: non-mask initial values.")
 flags.DEFINE_float("initial_sparsity", 0.0, "With --load_masks_from: augmented-init sparsity.")
@@ -112,6 +99,7 @@ class UsageError(ValueError):
 
 def validate():
     """Checks flag values and combinations before anything runs or is written."""
+    harness_flags.resolve_defaults(**DEFAULTS)
     if not FLAGS.output_dir:
         raise UsageError("--output_dir is required.")
     text = [FLAGS.train_source, FLAGS.train_target, FLAGS.eval_source, FLAGS.eval_target]

@@ -132,9 +132,8 @@ def _translator_module(model, proto, max_length, beam_size, alpha):
     import tensorflow as tf
     import tensorflow_text as tf_text
 
+    from state_of_sparsity.decoding import EOS_ID
     from state_of_sparsity.models.transformer import translate_ids
-
-    eos = 1
 
     class Translator(tf.Module):
         def __init__(self):
@@ -147,12 +146,12 @@ def _translator_module(model, proto, max_length, beam_size, alpha):
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
         def translate(self, sentences):
             ids = self.tokenizer.tokenize(sentences)[:, : max_length - 1]
-            eos_column = tf.RaggedTensor.from_tensor(tf.fill([tf.shape(sentences)[0], 1], eos))
+            eos_column = tf.RaggedTensor.from_tensor(tf.fill([tf.shape(sentences)[0], 1], EOS_ID))
             source = tf.concat([ids, eos_column], axis=1).to_tensor(default_value=0)
             out = translate_ids(
                 self.model, source, max_length=max_length, beam_size=beam_size, alpha=alpha
             )
-            out = tf.where(tf.equal(out, eos), tf.zeros_like(out), out)
+            out = tf.where(tf.equal(out, EOS_ID), tf.zeros_like(out), out)
             return self.tokenizer.detokenize(tf.RaggedTensor.from_tensor(out, padding=0))
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])

@@ -37,7 +37,7 @@ def _validation_synsets(count):
 
 
 def _jpeg(rng, synset_index, height, width):
-    base = np.array([(37 * synset_index) % 256, (91 * synset_index) % 256, (151 * synset_index) % 256])
+    base = np.array([(k * synset_index) % 256 for k in (37, 91, 151)])
     rows = np.arange(height)[:, None, None]
     stripes = 60 * np.sin(rows * (0.15 + 0.1 * synset_index))
     image = base + stripes + rng.normal(0, 20, (height, width, 3))
@@ -79,9 +79,12 @@ def main(output_dir):
             _add(train, f"{synset}.tar", _tar_bytes(images))
     with tarfile.open(os.path.join(manual, "ILSVRC2012_img_val.tar"), "w") as val:
         for i, synset in enumerate(val_synsets):
-            _add(val, f"ILSVRC2012_val_{i + 1:08d}.JPEG", _jpeg(rng, synsets.index(synset), *size()))
-    print(f"{len(synsets)} classes, {len(synsets) * TRAIN_PER_CLASS} train and {VAL_IMAGES} "
-          f"validation images in {manual}")
+            image = _jpeg(rng, synsets.index(synset), *size())
+            _add(val, f"ILSVRC2012_val_{i + 1:08d}.JPEG", image)
+    print(
+        f"{len(synsets)} classes, {len(synsets) * TRAIN_PER_CLASS} train and {VAL_IMAGES} "
+        f"validation images in {manual}"
+    )
 
 
 if __name__ == "__main__":

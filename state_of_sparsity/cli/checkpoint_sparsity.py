@@ -15,7 +15,9 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
+
+from state_of_sparsity.cli import launch  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint", None, "A ckpt-<step>.weights.h5 file, or a checkpoint directory.")
@@ -51,7 +53,7 @@ def _main(argv):
 
 
 def main():
-    app.run(_main)
+    launch.run(_main, __name__)
 
 
 if __name__ == "__main__":

@@ -19,20 +19,22 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
+
+from state_of_sparsity.cli import launch  # noqa: E402
+from state_of_sparsity.training import decode_flags  # noqa: E402
+from state_of_sparsity.training import flags as harness_flags  # noqa: E402, F401
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(decode_flags)
+flags.declare_key_flag("log_alpha_threshold")  # defined with the harness flags
 
 flags.DEFINE_string("checkpoint", None, "Run output_dir, its checkpoints/ dir or a ckpt file.")
 flags.DEFINE_string("vocab", None, "Vocabulary (default: vocab.model of the run).")
 flags.DEFINE_string("source_file", None, "Sentences to translate, one per line.")
 flags.DEFINE_string("reference_file", None, "Reference translations (for BLEU).")
 flags.DEFINE_string("output_file", None, "Translations (default: <source_file>.decodes).")
-flags.DEFINE_integer("beam_size", 4, "Beam size (1: greedy).")
-flags.DEFINE_float("alpha", 0.6, "Length penalty exponent: ((5 + len) / 6)^alpha.")
-flags.DEFINE_float("log_alpha_threshold", 3.0, "VD eval threshold.")
 flags.DEFINE_integer("batch_size", 32, "Sentences per decoding batch.")
-flags.DEFINE_integer("max_length", 256, "Longest source kept and output produced, in tokens.")
 flags.DEFINE_integer("extra_length", 50, "Output length allowed beyond the source's (t2t: 50).")
 
 
@@ -120,7 +122,7 @@ def _main(argv):
 
 
 def main():
-    app.run(_main)
+    launch.run(_main, __name__)
 
 
 if __name__ == "__main__":

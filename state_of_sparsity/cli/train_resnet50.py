@@ -26,8 +26,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
 
+from state_of_sparsity.cli import launch  # noqa: E402
 from state_of_sparsity.training import flags as harness_flags  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -363,7 +364,7 @@ def _main(argv):
 
 
 def main():
-    app.run(_main)
+    launch.run(_main, __name__)
 
 
 if __name__ == "__main__":

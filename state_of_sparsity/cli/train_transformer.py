@@ -35,12 +35,15 @@ import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
 
+from state_of_sparsity.cli import launch  # noqa: E402
+from state_of_sparsity.training import decode_flags  # noqa: E402
 from state_of_sparsity.training import flags as harness_flags  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(harness_flags)
+flags.adopt_module_key_flags(decode_flags)
 DEFAULTS = {"dataset": "wmt14_translate/de-en", "train_steps": 500000, "pruning_frequency": 10000}
 TECHNIQUES = ("none", "magnitude_pruning", "random_pruning", "variational_dropout",
               "l0_regularization")  # fmt: skip
@@ -53,7 +56,6 @@ flags.DEFINE_string("eval_target", None, "Parallel text: eval target file.")
 flags.DEFINE_integer("vocab_size", 32000, "Sentencepiece vocabulary size (shared en/de).")
 flags.DEFINE_integer("vocab_sentences", 1_000_000, "Sentences read to train the vocabulary.")
 flags.DEFINE_integer("batch_tokens", 2048, "Tokens per batch and side, padding included.")
-flags.DEFINE_integer("max_length", 256, "Longest training sequence in tokens (with EOS).")
 # Model and optimisation.
 flags.DEFINE_enum("preset", "base", ["base", "tiny"], "Model shape (sparse_transformer_*).")
 flags.DEFINE_integer("hidden_size", None, "Overrides the preset's hidden size.")
@@ -70,8 +72,6 @@ flags.DEFINE_float("learning_rate_constant", 2.0, "lr = c·min(1, t/w)·max(t, w
 flags.DEFINE_integer("learning_rate_warmup_steps", 8000, "w of the learning-rate schedule.")
 flags.DEFINE_float("adam_beta2", 0.997, "Adam beta2 (beta1 0.9, epsilon 1e-9).")
 flags.DEFINE_integer("bleu_sentences", 200, "Eval pairs decoded for the final BLEU (0: none).")
-flags.DEFINE_integer("beam_size", 4, "Beam size of the final BLEU and the SavedModel (1: greedy).")
-flags.DEFINE_float("alpha", 0.6, "Length penalty exponent: ((5 + len) / 6)^alpha.")
 # Sparsity (spec §9.2-9.3; defaults of sparse_transformer_base_v1).
 flags.DEFINE_enum("sparsity_technique", "none", TECHNIQUES, "Technique.")
 flags.DEFINE_float("target_sparsity", 0.9, "MP/RP final sparsity.")
@@ -423,7 +423,7 @@ def _main(argv):
 
 
 def main():
-    app.run(_main)
+    launch.run(_main, __name__)
 
 
 if __name__ == "__main__":

@@ -13,15 +13,14 @@ table. Inputs are sorted by length for batching (as t2t) and the output order re
 from __future__ import annotations
 
 import json
-import logging as std_logging
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import flags, logging  # noqa: E402
+from absl import flags  # noqa: E402
 
 from state_of_sparsity.cli import launch  # noqa: E402
+from state_of_sparsity.cli.launch import UsageError  # noqa: E402
 from state_of_sparsity.training import decode_flags  # noqa: E402
 from state_of_sparsity.training import flags as harness_flags  # noqa: E402, F401
 
@@ -36,10 +35,6 @@ flags.DEFINE_string("reference_file", None, "Reference translations (for BLEU)."
 flags.DEFINE_string("output_file", None, "Translations (default: <source_file>.decodes).")
 flags.DEFINE_integer("batch_size", 32, "Sentences per decoding batch.")
 flags.DEFINE_integer("extra_length", 50, "Output length allowed beyond the source's (t2t: 50).")
-
-
-class UsageError(ValueError):
-    """A bad flag value; reported without a traceback."""
 
 
 def _read_lines(path, flag):
@@ -109,16 +104,7 @@ def run() -> int:
 
 
 def _main(argv):
-    logging.set_verbosity(logging.WARNING)
-    std_logging.getLogger("tensorflow").setLevel(std_logging.ERROR)
-    if len(argv) > 1:
-        print(f"decode_transformer: error: unexpected arguments {argv[1:]}", file=sys.stderr)
-        return 2
-    try:
-        return run()
-    except (UsageError, ValueError, FileNotFoundError) as error:
-        print(f"decode_transformer: error: {error}", file=sys.stderr)
-        return 2
+    return launch.guarded(run, "decode_transformer", argv)
 
 
 def main():

@@ -8,14 +8,11 @@ released ResNet-50 VD models used 0.5).
 
 from __future__ import annotations
 
-import json
-import logging as std_logging
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import flags, logging  # noqa: E402
+from absl import flags  # noqa: E402
 
 from state_of_sparsity.cli import launch  # noqa: E402
 
@@ -74,25 +71,21 @@ def run() -> dict:
     }
 
 
-def _main(argv):
-    logging.set_verbosity(logging.WARNING)
-    std_logging.getLogger("tensorflow").setLevel(std_logging.ERROR)
-    if len(argv) > 1:
-        print(f"evaluate_resnet50: error: unexpected arguments {argv[1:]}", file=sys.stderr)
-        return 2
-    try:
-        result = run()
-    except (ValueError, FileNotFoundError) as error:
-        print(f"evaluate_resnet50: error: {error}", file=sys.stderr)
-        return 2
+def _evaluate_and_report() -> int:
+    from state_of_sparsity.training.checkpoints import write_json
+
+    result = run()
     print(
         f"{result['checkpoint']} (step {result['step']}): top-1 {result['top_1']:.4f}, "
         f"top-5 {result['top_5']:.4f}, global sparsity {result['global_sparsity']:.4f}"
     )
     if FLAGS.output_json:
-        with open(FLAGS.output_json, "w") as f:
-            json.dump(result, f, indent=2)
+        write_json(FLAGS.output_json, result)
     return 0
+
+
+def _main(argv):
+    return launch.guarded(_evaluate_and_report, "evaluate_resnet50", argv)
 
 
 def main():

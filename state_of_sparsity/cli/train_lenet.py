@@ -18,7 +18,6 @@ Outputs in ``--output_dir``: ``results.json`` (rewritten after each technique), 
 
 from __future__ import annotations
 
-import json
 import logging as std_logging
 import os
 import sys
@@ -29,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import flags, logging  # noqa: E402
 
 from state_of_sparsity.cli import launch  # noqa: E402
+from state_of_sparsity.cli.launch import UsageError  # noqa: E402
 
 TECHNIQUES = (
     "dense",
@@ -64,10 +64,6 @@ flags.DEFINE_integer("seed", 0, "Random seed (initialization, shuffling, noise).
 flags.DEFINE_string("output_dir", "out/train_lenet", "Where results and artifacts go.")
 flags.DEFINE_string("data_path", None, "mnist_5k.csv.gz (default: the repository's testdata).")
 flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line.")
-
-
-class UsageError(ValueError):
-    """A bad flag value; reported without a traceback."""
 
 
 def _validated():
@@ -112,13 +108,6 @@ def _prepare_output_dir(path: str) -> None:
         os.remove(probe)
     except OSError as error:
         raise UsageError(f"--output_dir={path!r} is not writable: {error}.") from None
-
-
-def _write_json(path: str, data) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
 
 
 def _schedules(steps: int):
@@ -274,6 +263,7 @@ def run(argv) -> int:
         raise UsageError(f"Unexpected arguments: {argv[1:]}")
     techniques, thresholds = _validated()
     from state_of_sparsity.data import mnist5k
+    from state_of_sparsity.training.checkpoints import write_json
 
     data = mnist5k.load(FLAGS.data_path)
     steps = FLAGS.epochs * -(-len(data[0][0]) // FLAGS.batch_size)
@@ -285,7 +275,7 @@ def run(argv) -> int:
     results = {}
     for technique in techniques:
         results[technique] = _train_one(technique, data, pruning, ramps, thresholds, output_dir)
-        _write_json(
+        write_json(
             os.path.join(output_dir, "results.json"),
             {"config": config, "train_steps": steps, "results": results},
         )

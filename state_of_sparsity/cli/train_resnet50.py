@@ -18,17 +18,15 @@ Fixes of the reference's flags (spec §10, items 19-23): ``--train_steps`` defau
 
 from __future__ import annotations
 
-import json
-import logging as std_logging
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import flags, logging  # noqa: E402
+from absl import flags  # noqa: E402
 
 from state_of_sparsity.cli import launch  # noqa: E402
+from state_of_sparsity.cli.launch import UsageError  # noqa: E402
 from state_of_sparsity.training import flags as harness_flags  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -78,10 +76,6 @@ flags.DEFINE_float("last_layer_sparsity", -1.0, ">= 0: the final layer's own tar
 flags.DEFINE_enum("init_method", "baseline", ["baseline", "sparse"], "Initialisation.")
 flags.DEFINE_string("load_mask_dir", "", "scratch: checkpoint (file or directory) of the masks.")
 flags.DEFINE_string("initial_value_checkpoint", "", "scratch: non-mask initial values (lottery).")
-
-
-class UsageError(ValueError):
-    """A bad flag value; reported without a traceback."""
 
 
 def validate():
@@ -331,10 +325,7 @@ def run() -> int:
     }
     if FLAGS.mode == "train_and_eval":
         results["history"] = history
-    tmp = results_path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(results, f, indent=2)
-    os.replace(tmp, results_path)
+    checkpoints.write_json(results_path, results)
     print(
         f"step {step}: top-1 {final['top_1']:.4f}, top-5 {final['top_5']:.4f}, "
         f"global sparsity {final['global_sparsity']:.4f}; results in {results_path}"
@@ -343,24 +334,7 @@ def run() -> int:
 
 
 def _main(argv):
-    from state_of_sparsity.training.checkpoints import TrainingDiverged
-
-    logging.set_verbosity(logging.WARNING)
-    std_logging.getLogger("tensorflow").setLevel(std_logging.ERROR)
-    if len(argv) > 1:
-        print(f"train_resnet50: error: unexpected arguments {argv[1:]}", file=sys.stderr)
-        return 2
-    try:
-        return run()
-    except (UsageError, FileNotFoundError) as error:
-        print(f"train_resnet50: error: {error}", file=sys.stderr)
-        return 2
-    except TrainingDiverged as error:
-        print(f"train_resnet50: diverged: {error}", file=sys.stderr)
-        return 1
-    except ValueError as error:  # bad data directories, mismatched checkpoints
-        print(f"train_resnet50: error: {error}", file=sys.stderr)
-        return 2
+    return launch.guarded(run, "train_resnet50", argv)
 
 
 def main():

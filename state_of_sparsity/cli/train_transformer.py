@@ -26,18 +26,16 @@ Deviations from the reference: no t2t; per-element VD noise (see ``VariationalDr
 
 from __future__ import annotations
 
-import json
-import logging as std_logging
 import os
-import sys
 import time
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import flags, logging  # noqa: E402
+from absl import flags  # noqa: E402
 
 from state_of_sparsity.cli import launch  # noqa: E402
+from state_of_sparsity.cli.launch import UsageError  # noqa: E402
 from state_of_sparsity.training import decode_flags  # noqa: E402
 from state_of_sparsity.training import flags as harness_flags  # noqa: E402
 
@@ -90,11 +88,6 @@ flags.DEFINE_string("load_weights_from", "", "With --load_masks_from: non-mask i
 flags.DEFINE_float("initial_sparsity", 0.0, "With --load_masks_from: augmented-init sparsity.")
 
 PRUNING = ("magnitude_pruning", "random_pruning")
-PENALIZED = ("variational_dropout", "l0_regularization")
-
-
-class UsageError(ValueError):
-    """A bad flag value; reported without a traceback."""
 
 
 def validate():
@@ -159,8 +152,9 @@ def pairs(split):
     return translation.tfds_pairs(tfds_split, FLAGS.data_dir, name=FLAGS.dataset)
 
 
-def vocabulary():
-    """The run's vocabulary: ``<output_dir>/vocab.model``, trained on the first run."""
+def vocabulary(train_pairs):
+    """The run's vocabulary: ``<output_dir>/vocab.model``, trained on ``train_pairs`` at the
+    first run."""
     from state_of_sparsity.data import translation
 
     path = os.path.join(FLAGS.output_dir, "vocab.model")
@@ -169,7 +163,7 @@ def vocabulary():
     print(f"training a {FLAGS.vocab_size}-piece sentencepiece vocabulary ...", flush=True)
     try:
         vocab = translation.Vocabulary.train(
-            translation.sentences_for_vocab(pairs("train"), FLAGS.vocab_sentences),
+            translation.sentences_for_vocab(train_pairs, FLAGS.vocab_sentences),
             FLAGS.vocab_size,
             seed=FLAGS.seed,
         )
@@ -335,7 +329,7 @@ def run() -> int:
     strategy_ = strategy.make_strategy(FLAGS.distribution_strategy, FLAGS.tpu)
     print(f"{FLAGS.distribution_strategy} strategy: {strategy_.num_replicas_in_sync} replicas")
     train_pairs, eval_pairs = pairs("train"), pairs("eval")
-    vocab = vocabulary()
+    vocab = vocabulary(train_pairs)
     output_dir = FLAGS.output_dir
     checkpoint_dir = os.path.join(output_dir, "checkpoints")
     with strategy_.scope():
@@ -388,10 +382,7 @@ def run() -> int:
         "seconds": time.time() - started,
     }
     results_path = os.path.join(output_dir, "results.json")
-    tmp = results_path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(results, f, indent=2)
-    os.replace(tmp, results_path)
+    checkpoints.write_json(results_path, results)
     bleu = f", BLEU {final['bleu']:.2f}" if "bleu" in final else ""
     print(
         f"step {step}: eval loss {final['loss']:.4f}, token accuracy "
@@ -402,24 +393,7 @@ def run() -> int:
 
 
 def _main(argv):
-    from state_of_sparsity.training.checkpoints import TrainingDiverged
-
-    logging.set_verbosity(logging.WARNING)
-    std_logging.getLogger("tensorflow").setLevel(std_logging.ERROR)
-    if len(argv) > 1:
-        print(f"train_transformer: error: unexpected arguments {argv[1:]}", file=sys.stderr)
-        return 2
-    try:
-        return run()
-    except (UsageError, FileNotFoundError) as error:
-        print(f"train_transformer: error: {error}", file=sys.stderr)
-        return 2
-    except TrainingDiverged as error:
-        print(f"train_transformer: diverged: {error}", file=sys.stderr)
-        return 1
-    except ValueError as error:  # bad data, mismatched checkpoints
-        print(f"train_transformer: error: {error}", file=sys.stderr)
-        return 2
+    return launch.guarded(run, "train_transformer", argv)
 
 
 def main():

@@ -30,6 +30,7 @@ __all__ = [
     "checkpoint_path",
     "latest_checkpoint",
     "load_model_from_checkpoint",
+    "write_json",
     "write_model_config",
 ]
 
@@ -45,10 +46,11 @@ def checkpoint_path(directory: str, step: int) -> str:
     return os.path.join(directory, f"ckpt-{step}.weights.h5")
 
 
-def _write_json(path, data):
+def write_json(path, data) -> None:
+    """Writes ``data`` as JSON to ``path`` atomically (a temporary file, then a rename)."""
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:
-        json.dump(data, f, indent=1)
+        json.dump(data, f, indent=2)
     os.replace(tmp, path)
 
 
@@ -71,7 +73,7 @@ def latest_checkpoint(directory: str) -> tuple[int, str] | None:
 
 def write_model_config(model, directory: str) -> None:
     os.makedirs(directory, exist_ok=True)
-    _write_json(os.path.join(directory, MODEL_CONFIG), json.loads(model.to_json()))
+    write_json(os.path.join(directory, MODEL_CONFIG), json.loads(model.to_json()))
 
 
 def load_model_from_checkpoint(path: str):
@@ -131,9 +133,7 @@ class StepCheckpoint(keras.callbacks.Callback):
                 if os.path.exists(checkpoint_path(self.directory, old)):
                     os.remove(checkpoint_path(self.directory, old))
             steps = [s for s in steps if s not in stale]
-        _write_json(
-            os.path.join(self.directory, CHECKPOINT_INDEX), {"latest": step, "steps": steps}
-        )
+        write_json(os.path.join(self.directory, CHECKPOINT_INDEX), {"latest": step, "steps": steps})
         return path
 
     def on_train_begin(self, logs=None):

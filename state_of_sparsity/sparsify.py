@@ -1,26 +1,35 @@
 """Whole-model transforms: ``sparsify`` (wrap every supported layer) and ``strip`` (unwrap).
 
-Both clone the model with ``keras.models.clone_model`` (Sequential and Functional models, nested
-ones recursively); every layer of the result is a new object holding a copy of the original's
-weights, so the input model is never modified. Subclassed models cannot be cloned generically:
-those using the ``sos.layers.Sparsifiable`` protocol are rebuilt from their config with the
-planned wrappers (e.g. ``sos.models.transformer.Transformer``); for others, wrap their layers with
-``sos.layers.MagnitudePruning(...)`` etc. where they are created.
+Both copy the model and never modify it. Sequential and Functional models (``keras.ops`` nodes,
+shared layers, nested models, several inputs and outputs) are copied with Keras' own cloning:
+every layer is replaced by a fresh copy (or its sparse / plain version), Keras builds the copy by
+running the graph on symbolic inputs, and the weights are copied across afterwards
+(``transfer.copy_weights``). Layers with sub-layers (custom blocks, ``Bidirectional``, a
+subclassed model used as a layer) are sparsified inside: see ``layers.nested``.
+
+Subclassed models cannot be cloned generically. Those using the ``sos.layers.Sparsifiable``
+protocol are rebuilt from their config with the planned wrappers (e.g.
+``sos.models.transformer.Transformer``). Others wrap their layers where they create them
+(``self.fc = sos.layers.MagnitudePruning(keras.layers.Dense(10), schedule=...)``); ``strip``
+then returns a copy whose wrappers are swapped for plain layers (for inference and SavedModel
+export; see ``strip``).
 """
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import fnmatch
 import inspect
 import numbers
+import warnings
 
 import keras
-from keras.src.models.functional import Functional  # no public name for "a Functional model"
 
 from state_of_sparsity import traversal
-from state_of_sparsity.layers import registry
+from state_of_sparsity.layers import nested, registry, sublayers
 from state_of_sparsity.layers.attention import PROJECTIONS, SparseMultiHeadAttention
-from state_of_sparsity.layers.base import SparsityWrapper, copy_layer, mix_seed
+from state_of_sparsity.layers.base import SparsityWrapper, mix_seed
 from state_of_sparsity.layers.pruning import PruningWrapper
 from state_of_sparsity.layers.sparsifiable import Sparsifiable
 from state_of_sparsity.layers.techniques import (
@@ -30,52 +39,85 @@ from state_of_sparsity.layers.techniques import (
 )
 from state_of_sparsity.layers.variational_dropout import VariationalDropout
 from state_of_sparsity.schedules import PruningSchedule
+from state_of_sparsity.transfer import copy_weights
 
 __all__ = ["sparsify", "strip", "set_threshold"]
 
+# tfmot.sparsity.keras.prune_low_magnitude arguments -> what to use here.
+_TFMOT_ARGUMENTS = {
+    "pruning_schedule": "`schedule` (e.g. sos.PolynomialDecay(...), same arguments as tfmot's)",
+    "block_size": None,
+    "block_pooling_type": None,
+    "sparsity_m_by_n": None,
+    "pruning_policy": "`exclude` / `overrides` (layer names or glob patterns)",
+    "to_prune": "`model`",
+}
 
-def _check_clonable(model, what: str):
+
+def _reject_tfmot_arguments(kwargs) -> None:
+    for name in kwargs:
+        if name in _TFMOT_ARGUMENTS:
+            instead = _TFMOT_ARGUMENTS[name]
+            hint = f"use {instead}" if instead else "block and N:M patterns are not supported yet"
+            raise ValueError(f"`{name}` is tensorflow-model-optimization's argument: {hint}.")
+
+
+def _check_model(model, what: str) -> None:
     if not isinstance(model, keras.Model):
         raise ValueError(f"`model` must be a keras.Model, got {type(model).__name__}.")
-    if not isinstance(model, (keras.Sequential, Functional, Sparsifiable)):
-        raise ValueError(
-            f"{what} supports Sequential and Functional models (nested ones included) and "
-            f"subclassed models using the `sos.layers.Sparsifiable` protocol; "
-            f"{type(model).__name__} is a subclassed model, which Keras cannot clone. Use the "
-            "protocol, or wrap its layers where you create them, e.g. "
-            "`self.fc = sos.layers.MagnitudePruning(keras.layers.Dense(10), schedule=...)`."
-        )
     if not model.built:
         raise ValueError(f"{what} needs a built model: call it once or give it an Input.")
 
 
-def _is_plain_attention(layer) -> bool:
-    return type(layer) is keras.layers.MultiHeadAttention and layer.built
+@dataclasses.dataclass(frozen=True)
+class _Candidate:
+    """A layer ``sparsify`` could wrap: its path, the attention layer holding it (if a
+    projection), and whether an attribute reaches it (else it cannot be swapped)."""
+
+    path: str
+    layer: keras.layers.Layer
+    owner_path: str | None
+    reachable: bool
 
 
-def _candidates(model):
-    """``(path, layer, owner_path)`` for every layer ``sparsify`` could wrap.
-
-    ``owner_path`` is the path of the MultiHeadAttention holding a projection, else None.
-    """
-    found, projections = [], set()
-    for path, layer in traversal.walk(model):
-        if isinstance(layer, (SparsityWrapper, SparseMultiHeadAttention)):
-            raise ValueError(f"Layer {path!r} is already sparsified; sparsify the dense model.")
-        if _is_plain_attention(layer):
-            for name, attr in PROJECTIONS.items():
-                projection = getattr(layer, attr)
-                projections.add(id(projection))
-                found.append((f"{path}/{name}", projection, path))
-        elif type(layer) in registry.supported_layer_types() and id(layer) not in projections:
-            found.append((path, layer, None))
-    return found
+def _join(path: str, name: str) -> str:
+    return f"{path}/{name}" if path else name
 
 
-def _match(key: str, path: str, owner_path: str | None) -> bool:
-    names = {path, path.rsplit("/", 1)[-1]}
-    if owner_path is not None:
-        names |= {owner_path, owner_path.rsplit("/", 1)[-1]}
+def _entries(layer, path, leaf, reachable=True):
+    """The plan entry of ``layer`` (see ``layers.nested``), asking ``leaf(candidate)`` for the
+    entry of every wrappable layer found below it; None if nothing changes."""
+    if isinstance(layer, (SparsityWrapper, SparseMultiHeadAttention, nested.SparseSublayers)):
+        raise ValueError(f"Layer {path!r} is already sparsified; sparsify the dense model.")
+    if nested.is_graph_model(layer):
+        planned = {}
+        for index, child in enumerate(layer.layers):
+            entry = _entries(child, _join(path, child.name), leaf, reachable)
+            if entry is not None:
+                planned[str(index)] = entry
+        return {"layers": planned} if planned else None
+    if type(layer) is keras.layers.MultiHeadAttention and layer.built:
+        planned = {}
+        for name, attribute in PROJECTIONS.items():
+            candidate = _Candidate(f"{path}/{name}", getattr(layer, attribute), path, reachable)
+            entry = leaf(candidate)
+            if entry is not None:
+                planned[name] = entry
+        return {"projections": planned} if planned else None
+    if registry.unsupported_reason(layer) is None:
+        return leaf(_Candidate(path, layer, None, reachable))
+    planned = {}
+    for attribute, child in sublayers.attribute_paths(layer):
+        entry = _entries(child, _join(path, child.name), leaf, reachable and attribute is not None)
+        if entry is not None:
+            planned[attribute] = entry
+    return {"sublayers": planned} if planned else None
+
+
+def _match(key: str, candidate: _Candidate) -> bool:
+    names = {candidate.path, candidate.path.rsplit("/", 1)[-1]}
+    if candidate.owner_path is not None:
+        names |= {candidate.owner_path, candidate.owner_path.rsplit("/", 1)[-1]}
     return any(fnmatch.fnmatchcase(name, key) for name in names)
 
 
@@ -83,8 +125,8 @@ def _check_keys(arg: str, keys, candidates) -> None:
     for key in keys:
         if not isinstance(key, str):
             raise ValueError(f"`{arg}` keys must be layer names or glob patterns, got {key!r}.")
-        if not any(_match(key, p, o) for p, _, o in candidates):
-            names = ", ".join(p for p, _, _ in candidates) or "(none)"
+        if not any(_match(key, c) for c in candidates):
+            names = ", ".join(c.path for c in candidates) or "(none)"
             raise ValueError(
                 f"`{arg}` entry {key!r} matches no sparsifiable layer; "
                 f"sparsifiable layers: {names}."
@@ -106,56 +148,117 @@ def _check_target(key, value, uses_schedule: bool):
     return float(value)
 
 
-def _plan(model, technique, schedule, overrides, exclude, seed, technique_kwargs):
-    """Decides, for every candidate layer, the wrapper arguments (or None: keep dense)."""
-    cls = wrapper_class(technique)
-    uses_schedule = issubclass(cls, PruningWrapper)
-    if uses_schedule and not isinstance(schedule, PruningSchedule):
-        raise ValueError(
-            f"`schedule` must be a PruningSchedule for {technique!r} "
-            f"(e.g. sos.PolynomialDecay(...)), got {schedule!r}."
-        )
-    if not uses_schedule and schedule is not None:
-        raise ValueError(f"{technique!r} takes no `schedule`; got {schedule!r}.")
-    allowed = _init_args(cls) - {"self", "layer", "kwargs", "schedule", "seed"}
-    unknown = sorted(set(technique_kwargs) - allowed)
-    if unknown:
-        raise ValueError(
-            f"Unknown argument(s) {unknown} for {technique!r}; "
-            f"allowed: {sorted(allowed) or 'none besides schedule, overrides, exclude, seed'}."
-        )
-    overrides = dict(overrides or {})
-    exclude = [exclude] if isinstance(exclude, str) else list(exclude or ())
-    candidates = _candidates(model)
-    _check_keys("overrides", overrides, candidates)
-    _check_keys("exclude", exclude, candidates)
-    targets = {k: _check_target(k, v, uses_schedule) for k, v in overrides.items()}
-
-    plan = {}
-    for index, (path, layer, owner_path) in enumerate(candidates):
-        if any(_match(key, path, owner_path) for key in exclude):
-            continue
-        matched = [k for k in targets if _match(k, path, owner_path)]
-        if len(matched) > 1:
-            raise ValueError(f"Layer {path!r} matches several `overrides` entries: {matched}.")
-        kwargs = dict(technique_kwargs)
-        if matched:
-            target = targets[matched[0]]
-            if not target:
-                continue
-            kwargs["schedule"] = schedule.with_final_sparsity(target)
-        elif uses_schedule:
-            if schedule.final_sparsity == 0.0:
-                continue
-            kwargs["schedule"] = schedule
-        if "seed" in _init_args(cls):
-            kwargs["seed"] = None if seed is None else mix_seed(seed, index)
-        plan[id(layer)] = (cls, kwargs)
-    return plan
-
-
 def _init_args(cls) -> set[str]:
     return set(inspect.signature(cls.__init__).parameters)
+
+
+class _Planner:
+    """Decides, for every candidate layer of a model, its wrapper (or that it stays dense)."""
+
+    def __init__(self, technique, schedule, overrides, exclude, seed, technique_kwargs):
+        self.cls = wrapper_class(technique)
+        self.uses_schedule = issubclass(self.cls, PruningWrapper)
+        if self.uses_schedule and not isinstance(schedule, PruningSchedule):
+            raise ValueError(
+                f"`schedule` must be a PruningSchedule for {technique!r} "
+                f"(e.g. sos.PolynomialDecay(...)), got {schedule!r}."
+            )
+        if not self.uses_schedule and schedule is not None:
+            raise ValueError(f"{technique!r} takes no `schedule`; got {schedule!r}.")
+        allowed = _init_args(self.cls) - {"self", "layer", "kwargs", "schedule", "seed"}
+        unknown = sorted(set(technique_kwargs) - allowed)
+        if unknown:
+            raise ValueError(
+                f"Unknown argument(s) {unknown} for {technique!r}; "
+                f"allowed: {sorted(allowed) or 'none besides schedule, overrides, exclude, seed'}."
+            )
+        self.schedule, self.seed, self.kwargs = schedule, seed, technique_kwargs
+        self.overrides = dict(overrides or {})
+        self.exclude = [exclude] if isinstance(exclude, str) else list(exclude or ())
+        self.targets = {}
+        self.skipped: list[tuple[_Candidate, str]] = []  # dense although wrappable, and why
+        self.wrapped: dict[int, tuple[_Candidate, dict]] = {}
+
+    def plan(self, model):
+        """The plan entry of ``model``; fills ``wrapped`` and ``skipped``."""
+        candidates = []
+        _entries(model, "", lambda c: candidates.append(c))
+        _check_keys("overrides", self.overrides, candidates)
+        _check_keys("exclude", self.exclude, candidates)
+        self.targets = {
+            k: _check_target(k, v, self.uses_schedule) for k, v in self.overrides.items()
+        }
+        self._index = {id(c.layer): i for i, c in enumerate(candidates)}
+        return _entries(model, "", self._decide)
+
+    def _decide(self, candidate):
+        layer = candidate.layer
+        if id(layer) in self.wrapped:  # a shared layer met again
+            return self.wrapped[id(layer)][1]
+        if any(_match(key, candidate) for key in self.exclude):
+            return None
+        matched = [k for k in self.targets if _match(k, candidate)]
+        if len(matched) > 1:
+            raise ValueError(
+                f"Layer {candidate.path!r} matches several `overrides` entries: {matched}."
+            )
+        kwargs = dict(self.kwargs)
+        if matched:
+            target = self.targets[matched[0]]
+            if not target:
+                return None
+            kwargs["schedule"] = self.schedule.with_final_sparsity(target)
+        elif self.uses_schedule:
+            if self.schedule.final_sparsity == 0.0:
+                return None
+            kwargs["schedule"] = self.schedule
+        reason = self.cls.not_applicable(layer)
+        if reason is None and not candidate.reachable:
+            reason = "no attribute of its parent layer holds it, so it cannot be swapped"
+        if reason is not None:
+            self.skipped.append((candidate, reason))
+            return None
+        if "seed" in _init_args(self.cls):
+            seed = self.seed
+            kwargs["seed"] = None if seed is None else mix_seed(seed, self._index[id(layer)])
+        entry = {
+            "technique": self.cls.technique,
+            "config": self.cls(layer, **kwargs).technique_config(),
+        }
+        self.wrapped[id(layer)] = (candidate, entry)
+        return entry
+
+    def layer_wrappers(self) -> dict:
+        """The plan as the ``layer_wrappers`` argument of a ``Sparsifiable`` model (keyed by
+        layer name, or ``"<attention name>/<projection>"``)."""
+        specs = {}
+        for candidate, entry in self.wrapped.values():
+            if candidate.owner_path is None:
+                key = candidate.layer.name
+            else:
+                key = (
+                    f"{candidate.owner_path.rsplit('/', 1)[-1]}/{candidate.path.rsplit('/', 1)[-1]}"
+                )
+            if key in specs:
+                raise ValueError(f"Two sparsifiable layers are named {key!r}.")
+            specs[key] = entry
+        return specs
+
+    def warn_skipped(self) -> None:
+        if not self.skipped:
+            return
+        by_reason = collections.defaultdict(list)
+        for candidate, reason in self.skipped:
+            by_reason[reason].append(candidate.path)
+        lines = []
+        for reason, paths in by_reason.items():
+            more = f" (+{len(paths) - 4} more)" if len(paths) > 4 else ""
+            lines.append(f"  {reason}: {', '.join(paths[:4])}{more}")
+        warnings.warn(
+            f"sparsify({self.cls.technique!r}) leaves {len(self.skipped)} layer(s) dense:\n"
+            + "\n".join(lines),
+            stacklevel=3,
+        )
 
 
 def sparsify(
@@ -170,14 +273,21 @@ def sparsify(
 ):
     """Returns a copy of ``model`` with every supported layer wrapped by ``technique``.
 
-    Supported layers: Dense, EinsumDense, Conv1D/2D/3D, Embedding, and the q/k/v/output
-    EinsumDense projections of ``keras.layers.MultiHeadAttention`` (which becomes a
-    ``SparseMultiHeadAttention``), in Sequential and Functional models, nested ones included.
-    Other layers stay dense; ``sparsity_report`` lists them with the reason.
+    Supported layers (``sos.layers.supported_layer_types()``): Dense, EinsumDense,
+    Conv1D/2D/3D, DepthwiseConv1D/2D, SeparableConv1D/2D, Conv1D/2D/3DTranspose, Embedding,
+    SimpleRNN / LSTM / GRU (and ``RNN`` over their cells), subclasses of these that keep their
+    ``call``, and registered types; the q/k/v/output projections of ``MultiHeadAttention``
+    (which becomes a ``SparseMultiHeadAttention``). They are found anywhere in the model: in
+    nested models and inside custom layers (which become ``SparseSublayers``). Variational
+    dropout applies to the single-kernel linear ones only (not separable or recurrent layers).
+    Layers that stay dense although they hold a kernel are named in a warning; the report
+    summarizes all dense layers with the reason.
 
     Args:
-        model: a built Sequential or Functional model; it is not modified.
-        technique: ``"magnitude_pruning"`` or ``"random_pruning"``.
+        model: a built Sequential or Functional model, or a ``Sparsifiable`` subclassed one; it
+            is not modified.
+        technique: ``"magnitude_pruning"``, ``"random_pruning"``, ``"variational_dropout"`` or
+            ``"l0_regularization"``.
         schedule: the ``PruningSchedule`` of every pruned layer (required for pruning).
         overrides: ``{name: target}`` per-layer targets. A target in (0, 1) scales the
             schedule by target / final_sparsity (the paper's ``weight_sparsity_map``); 0.0 or
@@ -186,126 +296,123 @@ def sparsify(
             patterns (``"conv*"``). A key matching no layer, or a layer matched by two keys, is
             an error.
         exclude: names, paths or patterns of layers to keep dense.
-        seed: base seed for random pruning; each layer gets a distinct seed derived from it.
-            None draws fresh seeds (stored in the configs).
+        seed: base seed for random pruning and the VD / L0 noise; each layer gets a distinct
+            seed derived from it. None draws fresh seeds (stored in the configs).
         **technique_kwargs: further arguments of the technique's wrapper.
 
     Returns:
         A new, uncompiled model: compile it, then train with ``sos.SparsityCallback()``.
     """
-    _check_clonable(model, "sparsify")
-    plan = _plan(model, technique, schedule, overrides, exclude, seed, technique_kwargs)
+    _reject_tfmot_arguments(technique_kwargs)
+    _check_model(model, "sparsify")
+    if not (nested.is_graph_model(model) or isinstance(model, Sparsifiable)):
+        raise ValueError(
+            f"sparsify supports Sequential and Functional models (nested ones included) and "
+            f"subclassed models using the `sos.layers.Sparsifiable` protocol; "
+            f"{type(model).__name__} is a subclassed model, which Keras cannot clone. Use the "
+            "protocol, or wrap its layers where you create them, e.g. "
+            "`self.fc = sos.layers.MagnitudePruning(keras.layers.Dense(10), schedule=...)`."
+        )
+    planner = _Planner(technique, schedule, overrides, exclude, seed, technique_kwargs)
+    entry = planner.plan(model)
+    planner.warn_skipped()
     if isinstance(model, Sparsifiable):
-        return _rebuild(model, _layer_wrappers(model, plan), _copy_into_wrapper)
-
-    def clone(layer):
-        if id(layer) in plan:
-            cls, kwargs = plan[id(layer)]
-            return cls(copy_layer(layer), **kwargs)
-        if _is_plain_attention(layer):
-            return _sparse_attention(layer, plan)
-        return copy_layer(layer)
-
-    return keras.models.clone_model(model, clone_function=clone, recursive=True)
-
-
-def _sparse_attention(layer, plan):
-    specs = {}
-    for name, attr in PROJECTIONS.items():
-        entry = plan.get(id(getattr(layer, attr)))
-        if entry is not None:
-            cls, kwargs = entry
-            wrapper = cls(copy_layer(getattr(layer, attr)), **kwargs)
-            specs[name] = {"technique": cls.technique, "config": wrapper.technique_config()}
-    if not specs:
-        return copy_layer(layer)
-    new = SparseMultiHeadAttention.from_config({**layer.get_config(), "projection_wrappers": specs})
-    new.build_from_config(layer.get_build_config())
-    for name in PROJECTIONS:
-        target = new.projection(name)
-        target = target.layer if isinstance(target, SparsityWrapper) else target
-        target.set_weights(getattr(layer, PROJECTIONS[name]).get_weights())
+        new = _rebuild(model, planner.layer_wrappers())
+    else:
+        new = nested.clone_model(model, entry)
+    copy_weights(model, new)
     return new
+
+
+def _rebuild(model, layer_wrappers):
+    """A new, built instance of the ``Sparsifiable`` ``model`` with ``layer_wrappers``."""
+    new = type(model).from_config({**model.get_config(), "layer_wrappers": layer_wrappers})
+    new(new.dummy_inputs(), training=False)
+    return new
+
+
+def _plain_copy(layer, index=None):
+    """The fresh, unbuilt plain layer ``strip`` puts in place of ``layer`` in a graph."""
+    if isinstance(layer, (SparsityWrapper, nested.SparseSublayers)):
+        return nested.fresh_copy(layer.layer)
+    if isinstance(layer, SparseMultiHeadAttention):
+        config = layer.get_config()
+        config.pop("projection_wrappers")
+        return keras.layers.MultiHeadAttention.from_config(config)
+    if nested.is_graph_model(layer):
+        return nested.clone_graph(layer, _plain_copy)
+    return nested.fresh_copy(layer)
 
 
 def strip(model, **options):
     """Returns a copy of ``model`` made of plain Keras layers with eval-time weights.
 
-    Each wrapper becomes its inner layer type with kernel ``wrapper.eval_kernel(**options)``
+    Each wrapper becomes its inner layer type with kernels ``wrapper.eval_kernels(**options)``
     (for pruning, kernel * mask, with exact zeros); a ``SparseMultiHeadAttention`` becomes a
-    ``MultiHeadAttention``. Other layers are copied with their weights.
+    ``MultiHeadAttention`` and a ``SparseSublayers`` its plain inner layer. Other layers are
+    copied with their weights. The result is uncompiled, so its ``.keras`` file holds no
+    optimizer state.
+
+    Sequential, Functional and ``Sparsifiable`` models give the same kind of model. Any other
+    subclassed model (wrappers created in its ``__init__``) gives a copy of its class whose
+    wrappers are swapped for plain layers: use it for ``predict`` and SavedModel export
+    (``sos.export_saved_model``); its config still describes the wrappers, so save the
+    *sparsified* model as ``.keras`` (or use the ``Sparsifiable`` protocol, whose stripped
+    model saves plainly).
+
+    ``options`` are eval options (e.g. ``threshold=`` for variational dropout).
     """
-    _check_clonable(model, "strip")
+    _check_model(model, "strip")
     check_eval_options(options)
-    if isinstance(model, Sparsifiable):
-        return _rebuild(model, {}, lambda old, new: _copy_stripped(old, new, options))
 
-    def clone(layer):
-        if isinstance(layer, SparsityWrapper):
-            return layer.stripped_layer(**eval_options_for(layer, options))
-        if isinstance(layer, SparseMultiHeadAttention):
-            return _plain_attention(layer, options)
-        return copy_layer(layer)
+    def stripped(wrapper):
+        return wrapper.stripped_weights(**eval_options_for(wrapper, options))
 
-    return keras.models.clone_model(model, clone_function=clone, recursive=True)
-
-
-def _layer_wrappers(model, plan) -> dict:
-    """``plan`` as the ``layer_wrappers`` argument of a ``Sparsifiable`` model (keyed by name)."""
-    specs = {}
-    for path, layer, owner_path in _candidates(model):
-        if owner_path is None:
-            key = layer.name
-        else:
-            key = f"{owner_path.rsplit('/', 1)[-1]}/{path.rsplit('/', 1)[-1]}"
-        if key in specs:
-            raise ValueError(f"Two sparsifiable layers of {model.name!r} are named {key!r}.")
-        entry = plan.get(id(layer))
-        specs[key] = None
-        if entry is not None:
-            cls, kwargs = entry
-            config = cls(copy_layer(layer), **kwargs).technique_config()
-            specs[key] = {"technique": cls.technique, "config": config}
-    return {key: spec for key, spec in specs.items() if spec is not None}
-
-
-def _rebuild(model, layer_wrappers, transfer):
-    """A new instance of the ``Sparsifiable`` ``model`` with ``layer_wrappers``, built, with
-    ``transfer(old_leaf, new_leaf)`` applied to every pair of leaf layers with weights at the
-    same path (leaves without weights, such as Keras' auto-named softmax, are skipped)."""
-    new = type(model).from_config({**model.get_config(), "layer_wrappers": layer_wrappers})
-    new(new.dummy_inputs(), training=False)
-    new_leaves = dict(traversal.leaves(new))
-    for path, old in traversal.leaves(model):
-        if not old.weights:
-            continue
-        if path not in new_leaves:
-            raise ValueError(f"Rebuilding {model.name!r} lost the layer {path!r}.")
-        transfer(old, new_leaves[path])
+    if nested.is_graph_model(model):
+        new = nested.clone_graph(model, _plain_copy)
+    elif isinstance(model, Sparsifiable):
+        new = _rebuild(model, {})
+    else:
+        return _strip_subclassed(model, stripped)
+    copy_weights(model, new, stripped)
     return new
 
 
-def _copy_into_wrapper(old, new):
-    (new.layer if isinstance(new, SparsityWrapper) else new).set_weights(old.get_weights())
+def _strip_subclassed(model, stripped):
+    try:
+        new = nested.fresh_copy(model)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"strip copies the subclassed model {model.name!r} from its config, which failed "
+            f"({error}). Give {type(model).__name__} a get_config() matching its __init__."
+        ) from None
+    build_config = model.get_build_config()
+    if not build_config:
+        raise ValueError(f"strip needs {model.name!r} built by a call on inputs.")
+    new.build_from_config(build_config)
+    copy_weights(model, new)
+    _unwrap_in_place(new, stripped)
+    return new
 
 
-def _copy_stripped(old, new, options):
-    if isinstance(old, SparsityWrapper):
-        old = old.stripped_layer(**eval_options_for(old, options))
-    new.set_weights(old.get_weights())
-
-
-def _plain_attention(layer, options):
-    config = layer.get_config()
-    config.pop("projection_wrappers")
-    plain = keras.layers.MultiHeadAttention.from_config(config)
-    plain.build_from_config(layer.get_build_config())
-    for name, attr in PROJECTIONS.items():
-        source = layer.projection(name)
-        if isinstance(source, SparsityWrapper):
-            source = source.stripped_layer(**eval_options_for(source, options))
-        getattr(plain, attr).set_weights(source.get_weights())
-    return plain
+def _unwrap_in_place(layer, stripped) -> None:
+    """Swaps every wrapper below ``layer`` for a plain copy with its eval-time weights."""
+    for attribute, child in sublayers.attribute_paths(layer):
+        if attribute is None:
+            continue
+        if isinstance(child, SparsityWrapper):
+            plain = nested.fresh_copy(child.layer)
+            plain.build_from_config(child.layer.get_build_config())
+            plain.set_weights(stripped(child))
+            sublayers.replace_at(layer, attribute, plain)
+        elif isinstance(child, SparseMultiHeadAttention) or nested.is_graph_model(child):
+            plain = _plain_copy(child)
+            if isinstance(plain, keras.layers.MultiHeadAttention):
+                plain.build_from_config(child.get_build_config())
+            copy_weights(child, plain, stripped)
+            sublayers.replace_at(layer, attribute, plain)
+        else:
+            _unwrap_in_place(child, stripped)
 
 
 def set_threshold(model, threshold: float) -> int:

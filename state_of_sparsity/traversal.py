@@ -1,4 +1,4 @@
-"""Walking a model's layers: nested models, MultiHeadAttention projections, wrappers."""
+"""Walking a model's layers: nested models, custom layers' sub-layers, wrappers."""
 
 from __future__ import annotations
 
@@ -6,28 +6,33 @@ from collections.abc import Iterator
 
 import keras
 
+from state_of_sparsity import keras_compat
 from state_of_sparsity.layers.base import SparsityWrapper
+from state_of_sparsity.layers.nested import SparseSublayers
 
-__all__ = ["walk", "leaves", "wrappers"]
+__all__ = ["children", "walk", "leaves", "wrappers"]
 
 
-def _children(layer) -> list:
+def children(layer) -> list:
+    """The sub-layers a walk visits below ``layer`` (none below a wrapper)."""
     if isinstance(layer, SparsityWrapper):
         return []
-    # Keras' own traversal (tracked sub-layers, in creation order); no public equivalent.
-    return list(layer._flatten_layers(include_self=False, recursive=False))
+    if isinstance(layer, SparseSublayers):  # transparent: its sub-layers are the inner layer's
+        layer = layer.layer
+    return keras_compat.child_layers(layer)
 
 
 def walk(model, prefix: str = "") -> Iterator[tuple[str, keras.layers.Layer]]:
     """Yields ``(path, layer)`` depth-first for every layer under ``model`` (not ``model``).
 
     Paths join names with "/" (``"encoder/mha/query"``); a shared layer is yielded once, at
-    its first path. A wrapper is yielded, its inner layer is not.
+    its first path. A wrapper is yielded, its inner layer is not; a ``SparseSublayers`` is
+    yielded and its inner layer's sub-layers appear below it.
     """
     seen: set[int] = set()
 
     def visit(layer, path):
-        for child in _children(layer):
+        for child in children(layer):
             if id(child) in seen:
                 continue
             seen.add(id(child))
@@ -41,7 +46,7 @@ def walk(model, prefix: str = "") -> Iterator[tuple[str, keras.layers.Layer]]:
 def leaves(model) -> Iterator[tuple[str, keras.layers.Layer]]:
     """The layers of ``walk`` that have no sub-layers of their own (wrappers count as leaves)."""
     for path, layer in walk(model):
-        if not _children(layer):
+        if not children(layer):
             yield path, layer
 
 

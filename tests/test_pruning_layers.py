@@ -150,17 +150,25 @@ def test_mixed_precision_forward_matches_float32():
     np.testing.assert_allclose(np_(ops.cast(out, "float32")), expected, rtol=0.05, atol=0.05)
 
 
+class _OwnCall(keras.layers.Dense):
+    def call(self, inputs):
+        return super().call(inputs) * 2.0
+
+
 @pytest.mark.parametrize(
-    "layer",
+    "layer, reason",
     [
-        keras.layers.BatchNormalization(),
-        keras.layers.Conv2DTranspose(2, 3),
-        keras.layers.DepthwiseConv2D(3),
+        (keras.layers.BatchNormalization(), "unsupported layer type BatchNormalization"),
+        (_OwnCall(3), "_OwnCall subclasses Dense with its own call"),
+        (
+            keras.layers.RNN(keras.layers.StackedRNNCells([keras.layers.LSTMCell(2)])),
+            "RNN over a StackedRNNCells",
+        ),
     ],
-    ids=lambda layer: type(layer).__name__,
+    ids=lambda value: type(value).__name__,
 )
-def test_unsupported_layer_is_a_clear_error(layer):
-    with pytest.raises(ValueError, match=r"cannot be sparsified.*Supported layer types: Conv1D"):
+def test_unsupported_layer_is_a_clear_error(layer, reason):
+    with pytest.raises(ValueError, match=rf"cannot be sparsified: {reason}.*Supported layer types"):
         sos.layers.MagnitudePruning(layer, schedule=SCHEDULE)
 
 
@@ -181,18 +189,36 @@ def test_other_bad_arguments():
         sos.layers.MagnitudePruning(lora, schedule=SCHEDULE)
 
 
-def test_register_layer_extends_the_registry():
-    class Scaled(keras.layers.Dense):
+def test_subclass_that_keeps_its_call_is_its_parent():
+    class Plain(keras.layers.Dense):
         pass
 
-    with pytest.raises(ValueError, match="cannot be sparsified"):
+    wrapper = sos.layers.MagnitudePruning(Plain(3), schedule=SCHEDULE)
+    x = make_input((4,), False)
+    np.testing.assert_allclose(np_(wrapper(x)), np_(wrapper.layer(x)), atol=1e-6)
+
+
+def test_register_layer_extends_the_registry():
+    class Scaled(keras.layers.Dense):
+        def call(self, inputs):
+            return super().call(inputs) * 2.0
+
+    with pytest.raises(ValueError, match="register it"):
         sos.layers.MagnitudePruning(Scaled(3), schedule=SCHEDULE)
     registry = sos.layers.registry
     spec = registry.spec_for(keras.layers.Dense(3))
-    registry.register_layer(Scaled, kernel="kernel", linear=spec.linear, finish=spec.finish)
+
+    def finish(layer, y):
+        return spec.finish(layer, y) * 2.0
+
+    registry.register_layer(Scaled, kernel="kernel", linear=spec.linear, finish=finish)
     try:
         wrapper = sos.layers.MagnitudePruning(Scaled(3), schedule=SCHEDULE)
-        x = make_input((4,), False)
-        np.testing.assert_allclose(np_(wrapper(x)), np_(wrapper.layer(x)), atol=1e-6)
+        np.testing.assert_allclose(np_(wrapper(x := make_input((4,), False))),
+                                   np_(wrapper.layer(x)), atol=1e-6)  # fmt: skip
+        with pytest.raises(ValueError, match="exactly one of `kernel`"):
+            registry.register_layer(Scaled, linear=spec.linear, finish=finish)
+        with pytest.raises(ValueError, match="`apply`"):
+            registry.register_layer(Scaled, kernels=("kernel", "bias"))
     finally:
         registry._REGISTRY.pop(Scaled)

@@ -43,7 +43,8 @@ def compiled(model):
 
 def test_report_counts_match_the_masks():
     schedule = sos.ConstantSparsity(0.6, begin_step=0, frequency=1)
-    model = sos.sparsify(dense_cnn(), "magnitude_pruning", schedule=schedule)
+    dense = dense_cnn()
+    model = sos.sparsify(dense, "magnitude_pruning", schedule=schedule)
     sos.update_masks(model, 1)
     report = sos.sparsity_report(model)
     total = zeros = 0
@@ -55,7 +56,13 @@ def test_report_counts_match_the_masks():
         total += effective.size
         zeros += effective.size - np.count_nonzero(effective)
     assert report.global_sparsity == pytest.approx(zeros / total)
-    assert report.dense == (("bn", "unsupported layer type BatchNormalization"),)
+    assert [(d.name, d.type, d.weights) for d in report.dense] == [("bn", "BatchNormalization", 16)]
+    assert report.dense[0].reason.startswith("no kernel")
+    # Parameters are the dense model's (masks are not parameters); coverage and the pruned
+    # share of all parameters follow from the counts.
+    assert report.parameters == dense.count_params()
+    assert report.coverage == pytest.approx(total / dense.count_params())
+    assert report.model_sparsity == pytest.approx(zeros / dense.count_params())
     data_ = json.loads(json.dumps(report.to_dict()))
     assert data_["global"]["weights"] == total
     assert [r["name"] for r in data_["layers"]] == ["conv", "fc"]

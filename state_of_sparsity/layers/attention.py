@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import keras
 
+from state_of_sparsity.layers import sublayers
 from state_of_sparsity.layers.techniques import wrapper_class
 
 __all__ = ["SparseMultiHeadAttention", "PROJECTIONS"]
@@ -17,7 +19,6 @@ PROJECTIONS = {
     "value": "_value_dense",
     "attention_output": "_output_dense",
 }
-_ATTRIBUTE_TO_PROJECTION = {attr: name for name, attr in PROJECTIONS.items()}
 
 
 @keras.saving.register_keras_serializable(package="state_of_sparsity")
@@ -25,9 +26,9 @@ class SparseMultiHeadAttention(keras.layers.MultiHeadAttention):
     """``keras.layers.MultiHeadAttention`` with some of its q/k/v/output projections wrapped.
 
     ``projection_wrappers`` maps a projection name (``"query"``, ``"key"``, ``"value"``,
-    ``"attention_output"``) to ``{"technique": name, "config": wrapper arguments}``. Each
-    projection is wrapped the moment MultiHeadAttention creates it in ``build``, so the layer is
-    exactly Keras' attention with sparse projections, and it saves and reloads as one layer.
+    ``"attention_output"``) to ``{"technique": name, "config": wrapper arguments}``. ``build``
+    builds Keras' attention, then wraps each listed projection in place, so the layer is exactly
+    Keras' attention with sparse projections, and it saves and reloads as one layer.
     ``sparsify`` builds these for you; other arguments are MultiHeadAttention's.
     """
 
@@ -42,15 +43,20 @@ class SparseMultiHeadAttention(keras.layers.MultiHeadAttention):
         for spec in projection_wrappers.values():
             wrapper_class(spec["technique"])
         super().__init__(*args, **kwargs)
-        self.projection_wrappers = projection_wrappers
+        # Kept as JSON text: Keras would track a dict attribute (and deep-copy its tracker).
+        self._projection_wrappers_json = json.dumps(projection_wrappers)
 
-    def _setattr_hook(self, name, value):
-        projection = _ATTRIBUTE_TO_PROJECTION.get(name)
-        specs = getattr(self, "projection_wrappers", None) or {}
-        if projection in specs and isinstance(value, keras.layers.EinsumDense):
-            spec = specs[projection]
-            value = wrapper_class(spec["technique"])(value, **copy.deepcopy(spec["config"]))
-        return super()._setattr_hook(name, value)
+    @property
+    def projection_wrappers(self) -> dict:
+        """``{projection name: {"technique": ..., "config": ...}}``."""
+        return json.loads(self._projection_wrappers_json)
+
+    def build(self, query_shape, value_shape, key_shape=None):
+        super().build(query_shape, value_shape, key_shape)
+        for name, spec in self.projection_wrappers.items():
+            wrapper = wrapper_class(spec["technique"])(self.projection(name), **spec["config"])
+            wrapper.build()
+            sublayers.replace_at(self, PROJECTIONS[name], wrapper)
 
     def projection(self, name: str):
         """The (possibly wrapped) projection layer ``name``; the layer must be built."""
@@ -59,5 +65,5 @@ class SparseMultiHeadAttention(keras.layers.MultiHeadAttention):
     def get_config(self):
         return {
             **super().get_config(),
-            "projection_wrappers": copy.deepcopy(self.projection_wrappers),
+            "projection_wrappers": self.projection_wrappers,
         }

@@ -8,6 +8,7 @@ import numbers
 import keras
 from keras import ops
 
+from state_of_sparsity.layers.base import mix_seed
 from state_of_sparsity.layers.penalized import PenalizedWrapper
 from state_of_sparsity.ops import hard_concrete as hc
 
@@ -25,7 +26,8 @@ class L0Regularization(PenalizedWrapper):
     """L0 regularization of one layer's kernel with hard-concrete gates (Louizos et al. 2018).
 
     Parameters: θ, the inner layer's kernel, and ``log_alpha`` (same shape, initialised from
-    N(``log_alpha_init``, ``log_alpha_init_stddev``)).
+    N(``log_alpha_init``, ``log_alpha_init_stddev``)); a layer with several kernels (separable
+    convolutions, recurrent layers) has one ``log_alphas`` entry per kernel, each gated alike.
 
     Training: the layer's op with θ·z, z = clip(sigmoid((log(u + 1e-8) − log(1 − u) + log α)/β)
     ·(ζ − γ) + γ, 0, 1), u ~ U[0, 1): one gate per weight per step, shared by the whole batch
@@ -45,7 +47,7 @@ class L0Regularization(PenalizedWrapper):
     which an inner ``kernel_regularizer`` still provides.
 
     Args:
-        layer: a registry layer (Dense, EinsumDense, Conv1D/2D/3D, Embedding).
+        layer: a registry layer (see ``sos.layers.supported_layer_types()``).
         log_alpha_init, log_alpha_init_stddev: the initial distribution of log α.
         beta: temperature β > 0. gamma: stretch γ < 0. zeta: stretch ζ > 1.
         weight_decay: see above; >= 0.
@@ -86,55 +88,76 @@ class L0Regularization(PenalizedWrapper):
             raise ValueError(f"`weight_decay` must be >= 0, got {weight_decay}.")
         super().__init__(layer, regularizer_weight=regularizer_weight, seed=seed, **kwargs)
 
-    def _build_parameters(self, kernel_shape):
-        self.log_alpha = self.add_weight(
-            name="log_alpha",
-            shape=kernel_shape,
-            initializer=keras.initializers.RandomNormal(
-                self.log_alpha_init, self.log_alpha_init_stddev, seed=self.seed
-            ),
-            dtype=self.layer.variable_dtype,
-            trainable=True,
-        )
+    def _build_parameters(self, kernel_shapes):
+        self.log_alphas = [
+            self.add_weight(
+                name=self._state_name(i, "log_alpha"),
+                shape=shape,
+                initializer=keras.initializers.RandomNormal(
+                    self.log_alpha_init,
+                    self.log_alpha_init_stddev,
+                    seed=self.seed if i == 0 else mix_seed(self.seed, i),
+                ),
+                dtype=self.layer.variable_dtype,
+                trainable=True,
+            )
+            for i, shape in enumerate(kernel_shapes)
+        ]
+
+    @property
+    def log_alpha(self):
+        """log α of the first (for most layers, the only) kernel."""
+        return self.log_alphas[0]
 
     def _gate_args(self):
         return {"gamma": self.gamma, "zeta": self.zeta}
 
     def penalty(self):
-        return hc.expected_l0(self.log_alpha, self.beta, self.gamma, self.zeta)
+        terms = [hc.expected_l0(a, self.beta, self.gamma, self.zeta) for a in self.log_alphas]
+        return terms[0] if len(terms) == 1 else ops.sum(ops.stack(terms))
 
-    def call(self, inputs, training=None, reverse=False):
-        theta, log_alpha = self.kernel, self.log_alpha
+    def call(self, inputs, training=None, mask=None, reverse=False, **kwargs):
+        call_kwargs = {"training": training, "mask": mask, **kwargs}
         if not training:
-            gated = theta * hc.eval_gates(log_alpha, **self._gate_args())
-            return self._forward(inputs, gated, reverse)
+            gated = [
+                theta * hc.eval_gates(a, **self._gate_args())
+                for theta, a in zip(self.kernels, self.log_alphas, strict=True)
+            ]
+            return self._forward(inputs, gated, reverse, **call_kwargs)
         if not reverse:
             self._add_weighted_penalty()
             if self.weight_decay:
                 self.add_loss(self._weight_decay_loss())
         spec, layer = self._spec(reverse), self.layer
         if spec.lookup:
-            rows = spec.linear(layer, inputs, theta)
+            rows = spec.linear(layer, inputs, self.kernel)
             gates = hc.sample_gates(
-                spec.linear(layer, inputs, log_alpha), self.seed_generator, self.beta,
+                spec.linear(layer, inputs, self.log_alpha), self.seed_generator, self.beta,
                 self.gamma, self.zeta,
             )  # fmt: skip
             return spec.finish(layer, rows * gates)
-        gates = hc.sample_gates(log_alpha, self.seed_generator, self.beta, self.gamma, self.zeta)
-        return self._forward(inputs, theta * gates, reverse)
+        gated = [
+            theta * hc.sample_gates(a, self.seed_generator, self.beta, self.gamma, self.zeta)
+            for theta, a in zip(self.kernels, self.log_alphas, strict=True)
+        ]
+        return self._forward(inputs, gated, reverse, **call_kwargs)
 
     def _weight_decay_loss(self):
         keep = 1.0 / (1.0 + math.exp(-self.log_alpha_init))
-        p = hc.prob_nonzero(self.log_alpha, self.beta, self.gamma, self.zeta)
-        expected_l2 = ops.sum(ops.cast(p * ops.square(self.kernel), "float32"))
+        expected_l2 = 0.0
+        for theta, log_alpha in zip(self.kernels, self.log_alphas, strict=True):
+            p = hc.prob_nonzero(log_alpha, self.beta, self.gamma, self.zeta)
+            expected_l2 += ops.sum(ops.cast(p * ops.square(theta), "float32"))
         return (self.weight_decay / keep) * 0.5 * expected_l2
 
-    def eval_kernel(self):
-        theta = self.kernel.value
-        return theta * hc.eval_gates(self.log_alpha.value, **self._gate_args())
+    def eval_kernels(self):
+        return [
+            theta.value * hc.eval_gates(a.value, **self._gate_args())
+            for theta, a in zip(self.kernels, self.log_alphas, strict=True)
+        ]
 
-    def extra_report(self) -> dict:
-        p = hc.prob_nonzero(self.log_alpha.value, self.beta, self.gamma, self.zeta)
+    def extra_report(self, index: int = 0) -> dict:
+        p = hc.prob_nonzero(self.log_alphas[index].value, self.beta, self.gamma, self.zeta)
         return {"expected_density": float(ops.convert_to_numpy(ops.mean(p)))}
 
     def technique_config(self):

@@ -46,12 +46,12 @@ class PenalizedWrapper(SparsityWrapper):
         # layer puts it in checkpoints, so a resumed run continues the same noise stream.
         self.noise_state = self.seed_generator.state
 
-    def _build_state(self, kernel_shape):
-        self._build_parameters(kernel_shape)
+    def _build_state(self, kernel_shapes):
+        self._build_parameters(kernel_shapes)
         self.step = self._add_state("step", (), "zeros", dtype="int32")
         self.regularizer_value = self._add_state("regularizer_value", (), "zeros", dtype="float32")
 
-    def _build_parameters(self, kernel_shape):
+    def _build_parameters(self, kernel_shapes):
         raise NotImplementedError
 
     def penalty(self):

@@ -8,10 +8,16 @@ import numbers
 import keras
 from keras import ops, random
 
+from state_of_sparsity.layers import registry
 from state_of_sparsity.layers.penalized import PenalizedWrapper
 from state_of_sparsity.ops import variational as vd
 
-__all__ = ["VariationalDropout"]
+__all__ = ["NOT_APPLICABLE", "VariationalDropout"]
+
+NOT_APPLICABLE = (
+    "its op is not one linear map of one kernel, so local reparameterization does not apply "
+    "(magnitude_pruning, random_pruning and l0_regularization do)"
+)
 
 
 def _check_finite(name, value, positive=False):
@@ -48,7 +54,11 @@ class VariationalDropout(PenalizedWrapper):
     ``penalty()`` is Σ KL over the kernel with log α clipped to ±8 (``ops.variational``).
 
     Args:
-        layer: a registry layer (Dense, EinsumDense, Conv1D/2D/3D, Embedding).
+        layer: a registry layer whose op is one linear map of one kernel (Dense, EinsumDense,
+            Conv1D/2D/3D, DepthwiseConv1D/2D, Conv1D/2D/3DTranspose, Embedding). Separable
+            convolutions (two chained kernels) and recurrent layers (the op is applied at every
+            time step to a state that depends on the noise) have no local reparameterization:
+            use another technique for them.
         log_sigma2_init: initial log σ² (−10 in the layer defaults and the Transformer, −15 in
             the paper's ResNet-50).
         clip_log_alpha: training-time clip of log α (> 0), or None for none.
@@ -78,8 +88,21 @@ class VariationalDropout(PenalizedWrapper):
         )
         self.threshold = _check_finite("threshold", threshold)
         super().__init__(layer, regularizer_weight=regularizer_weight, seed=seed, **kwargs)
+        if self.spec.linear is None:
+            raise ValueError(
+                f"Variational dropout does not apply to {layer.name!r} "
+                f"({type(layer).__name__}): {NOT_APPLICABLE}."
+            )
 
-    def _build_parameters(self, kernel_shape):
+    @classmethod
+    def not_applicable(cls, layer) -> str | None:
+        reason = super().not_applicable(layer)
+        if reason is None and registry.spec_for(layer).linear is None:
+            return f"variational_dropout does not apply to {type(layer).__name__}"
+        return reason
+
+    def _build_parameters(self, kernel_shapes):
+        (kernel_shape,) = kernel_shapes
         self.log_sigma2 = self.add_weight(
             name="log_sigma2",
             shape=kernel_shape,
@@ -99,7 +122,7 @@ class VariationalDropout(PenalizedWrapper):
         theta = self.kernel
         if not training:
             mask = vd.threshold_mask(self.log_sigma2, theta, self.threshold, self.compute_dtype)
-            return self._forward(inputs, ops.multiply(theta, mask), reverse)
+            return self._forward(inputs, [ops.multiply(theta, mask)], reverse)
         if not reverse:
             self._add_weighted_penalty()
         log_alpha = vd.log_alpha(self.log_sigma2, theta, self.clip_log_alpha)
@@ -115,13 +138,13 @@ class VariationalDropout(PenalizedWrapper):
         """Sets the eval-time threshold (rebuild compiled functions; see ``sos.set_threshold``)."""
         self.threshold = _check_finite("threshold", threshold)
 
-    def eval_kernel(self, threshold: float | None = None):
+    def eval_kernels(self, threshold: float | None = None):
         threshold = self.threshold if threshold is None else _check_finite("threshold", threshold)
         theta = self.kernel.value
         mask = vd.threshold_mask(self.log_sigma2.value, theta, threshold, self.kernel.dtype)
-        return ops.multiply(theta, mask)
+        return [ops.multiply(theta, mask)]
 
-    def extra_report(self, threshold: float | None = None) -> dict:
+    def extra_report(self, index: int = 0, threshold: float | None = None) -> dict:
         return {"threshold": self.threshold if threshold is None else float(threshold)}
 
     def technique_config(self):

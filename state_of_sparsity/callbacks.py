@@ -29,7 +29,7 @@ from state_of_sparsity.layers.penalized import PenalizedWrapper
 from state_of_sparsity.layers.pruning import PruningWrapper
 from state_of_sparsity.schedules import as_ramp
 
-__all__ = ["SparsityCallback", "update_masks"]
+__all__ = ["SparsityCallback", "check_driven", "update_masks"]
 
 
 def _pruning_wrappers(model) -> list[tuple[str, PruningWrapper]]:
@@ -38,6 +38,49 @@ def _pruning_wrappers(model) -> list[tuple[str, PruningWrapper]]:
 
 def _as_int(value) -> int:
     return int(ops.convert_to_numpy(value))
+
+
+def _trained_steps(model) -> int | None:
+    optimizer = getattr(model, "optimizer", None)
+    iterations = getattr(optimizer, "iterations", None)
+    return None if iterations is None else _as_int(iterations)
+
+
+def check_driven(model, action: str) -> None:
+    """Warns if ``model`` was trained without what drives its wrappers: masks that its
+    schedules say should have changed but never did (``SparsityCallback`` forgotten), or VD / L0
+    layers trained with no penalty weight. ``action`` names what the user is doing."""
+    wrappers = [w for _, w in traversal.wrappers(model) if w.built]
+    steps = _trained_steps(model)
+    stale = []
+    for wrapper in wrappers:
+        if isinstance(wrapper, PruningWrapper) and steps is not None:
+            first = wrapper.schedule.first_update_step()
+            if first is not None and first < steps and _as_int(wrapper.last_update.value) == 0:
+                stale.append(wrapper.name)
+    if stale:
+        warnings.warn(
+            f"{action}: the model was trained for {steps} steps but the masks of "
+            f"{len(stale)} layer(s) ({', '.join(stale[:3])}{', ...' if len(stale) > 3 else ''})"
+            " never changed, although their schedules asked for updates: train with "
+            "callbacks=[sos.SparsityCallback()] (or call sos.update_masks in a custom loop).",
+            stacklevel=3,
+        )
+    unweighted = [
+        w.name
+        for w in wrappers
+        if isinstance(w, PenalizedWrapper)
+        and w.regularizer_weight is None
+        and _as_int(w.step.value) > 0
+    ]
+    if unweighted:
+        warnings.warn(
+            f"{action}: {len(unweighted)} variational dropout / L0 layer(s) "
+            f"({', '.join(unweighted[:3])}{', ...' if len(unweighted) > 3 else ''}) were trained "
+            "with no penalty weight, so nothing pushed them towards sparsity: pass "
+            "SparsityCallback(regularizer_weight=sos.Ramp(...)).",
+            stacklevel=3,
+        )
 
 
 def update_masks(model, step: int) -> list[str]:
@@ -95,20 +138,15 @@ class SparsityCallback(keras.callbacks.Callback):
             changed = [w.set_regularizer_weight(self.regularizer_weight) for w in penalized]
             if any(changed):
                 self.model.make_train_function(force=True)
-        elif any(w.regularizer_weight is None for w in penalized):
-            warnings.warn(
-                "SparsityCallback: some variational dropout / L0 layers have no penalty weight, "
-                "so nothing pushes them towards sparsity; pass "
-                "SparsityCallback(regularizer_weight=sos.Ramp(...)).",
-                stacklevel=2,
-            )
 
     def _start(self):
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is None:
             raise ValueError("SparsityCallback needs a compiled model (model.optimizer is None).")
         self._step = _as_int(optimizer.iterations)
-        self._last = [_as_int(w.last_update.value) for _, w in self._wrappers]
+        # A subclassed model whose wrappers were created in __init__ is built by its first
+        # train step, after this: an unbuilt wrapper has never been updated.
+        self._last = [_as_int(w.last_update.value) if w.built else 0 for _, w in self._wrappers]
 
     def on_train_batch_begin(self, batch, logs=None):
         if self._step is None:

@@ -20,6 +20,7 @@ import numpy as np
 from keras import ops
 
 from state_of_sparsity import traversal
+from state_of_sparsity.callbacks import check_driven
 from state_of_sparsity.layers import registry
 from state_of_sparsity.layers.base import SparsityWrapper
 from state_of_sparsity.layers.nested import SparseSublayers
@@ -197,6 +198,7 @@ def sparsity_report(model, **options) -> SparsityReport:
     ``options`` are eval options understood by some techniques (passed to ``eval_kernels``).
     """
     check_eval_options(options)
+    check_driven(model, "sparsity_report")
     rows, dense, state = [], [], set()
     if isinstance(model, SparsityWrapper):
         items = [(model.name, model)]

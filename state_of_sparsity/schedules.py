@@ -97,6 +97,12 @@ class PruningSchedule:
         """The paper's rule: begin <= step <= end (end < 0: open) and last_update + freq <= step."""
         return self.in_window(step) and last_update + self.frequency <= step
 
+    def first_update_step(self) -> int | None:
+        """The step of a run's first mask update (max(begin_step, frequency)), or None if the
+        window closes before it."""
+        step = max(self.begin_step, self.frequency)
+        return step if self.in_window(step) else None
+
     def update_steps(self, num_steps: int) -> list[int]:
         """Steps in ``[0, num_steps)`` at which a run from scratch updates its mask."""
         steps, last = [], 0

@@ -27,6 +27,7 @@ import warnings
 import keras
 
 from state_of_sparsity import traversal
+from state_of_sparsity.callbacks import check_driven
 from state_of_sparsity.layers import nested, registry, sublayers
 from state_of_sparsity.layers.attention import PROJECTIONS, SparseMultiHeadAttention
 from state_of_sparsity.layers.base import SparsityWrapper, mix_seed
@@ -41,7 +42,7 @@ from state_of_sparsity.layers.variational_dropout import VariationalDropout
 from state_of_sparsity.schedules import PruningSchedule
 from state_of_sparsity.transfer import copy_weights
 
-__all__ = ["sparsify", "strip", "set_threshold"]
+__all__ = ["sparsify", "strip", "strip_unchecked", "set_threshold"]
 
 # tfmot.sparsity.keras.prune_low_magnitude arguments -> what to use here.
 _TFMOT_ARGUMENTS = {
@@ -360,8 +361,16 @@ def strip(model, **options):
     *sparsified* model as ``.keras`` (or use the ``Sparsifiable`` protocol, whose stripped
     model saves plainly).
 
-    ``options`` are eval options (e.g. ``threshold=`` for variational dropout).
+    ``options`` are eval options (e.g. ``threshold=`` for variational dropout). Warns if the
+    model was trained without ``SparsityCallback`` (masks never updated, no VD / L0 penalty).
     """
+    check_driven(model, "strip")
+    return strip_unchecked(model, **options)
+
+
+def strip_unchecked(model, **options):
+    """``strip`` without the warning about a model trained without ``SparsityCallback`` (for
+    callers that give it themselves)."""
     _check_model(model, "strip")
     check_eval_options(options)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 from keras import ops
 
@@ -67,7 +69,14 @@ class PenalizedWrapper(SparsityWrapper):
 
     def _add_weighted_penalty(self):
         step = ops.convert_to_tensor(self.step)  # a snapshot: the variable changes below
-        if self.regularizer_weight is not None:
+        if self.regularizer_weight is None:  # Python: warns when the train step is traced
+            warnings.warn(
+                f"{type(self).__name__} layer {self.name!r} is trained with no penalty weight, "
+                "so nothing pushes it towards sparsity: train with "
+                "callbacks=[sos.SparsityCallback(regularizer_weight=sos.Ramp(...))].",
+                stacklevel=2,
+            )
+        else:
             previous = ops.convert_to_tensor(self.regularizer_value)
             weight = self.regularizer_weight(step, previous=previous)
             self.regularizer_value.assign(weight)

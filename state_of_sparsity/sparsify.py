@@ -149,6 +149,11 @@ def _check_target(key, value, uses_schedule: bool):
     return float(value)
 
 
+def _has_kernel(layer) -> bool:
+    """Whether ``layer`` holds a weight of rank >= 2 (vectors are never sparsified)."""
+    return any(len(w.shape) >= 2 for w in layer.weights)
+
+
 def _init_args(cls) -> set[str]:
     return set(inspect.signature(cls.__init__).parameters)
 
@@ -190,6 +195,10 @@ class _Planner:
             k: _check_target(k, v, self.uses_schedule) for k, v in self.overrides.items()
         }
         self._index = {id(c.layer): i for i, c in enumerate(candidates)}
+        for path, layer in traversal.walk(model):
+            reason = registry.unsupported_reason(layer)
+            if reason and not traversal.children(layer) and _has_kernel(layer):
+                self.skipped.append((_Candidate(path, layer, None, True), reason))
         return _entries(model, "", self._decide)
 
     def _decide(self, candidate):

@@ -16,7 +16,7 @@ from keras import ops
 
 from state_of_sparsity import keras_compat
 from state_of_sparsity.layers.base import SparsityWrapper
-from state_of_sparsity.layers.nested import SparseSublayers
+from state_of_sparsity.layers.nested import SparseSublayers, is_graph_model
 
 __all__ = ["copy_weights"]
 
@@ -66,6 +66,12 @@ def copy_weights(source, target, stripped: Callable | None = None, path: str = "
                 f"{len(dst_children)} in the copy."
             )
         _assign(_own_weights(src, src_children), _own_weights(dst, dst_children), where, own=True)
+        if is_graph_model(src):  # names are unique in a model, and clones keep them
+            by_name = {d.name: d for d in dst_children}
+            missing = [c.name for c in src_children if c.name not in by_name]
+            if missing:
+                raise ValueError(f"{where}: the copy has no layer named {missing[0]!r}.")
+            dst_children = [by_name[c.name] for c in src_children]
         for s, d in zip(src_children, dst_children, strict=True):
             visit(s, d, f"{where}/{s.name}")
 

@@ -356,11 +356,22 @@ for _separable in (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D):
 for _rnn in (keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU):
     register_layer(_rnn, kernels=_RNN_KERNELS, apply=_rnn_apply)
 register_layer(keras.layers.RNN, kernels=_RNN_KERNELS, apply=_rnn_apply, check=_rnn_check)
-for _embedding in (keras.layers.Embedding, TiedEmbedding):
+
+
+def _reversible_check(layer):
+    if not layer.tie_weights or layer.logit_soft_cap is not None or layer.reverse_dtype:
+        return "ReversibleEmbedding with untied weights, a logit soft cap or a reverse dtype"
+    if layer.mask_zero:
+        return "ReversibleEmbedding with mask_zero"
+    return None
+
+
+for _embedding in (keras.layers.Embedding, TiedEmbedding, keras.layers.ReversibleEmbedding):
     register_layer(
         _embedding,
         kernel="embeddings",
         linear=_embedding_linear,
         finish=_identity_finish,
         lookup=True,
+        check=_reversible_check if _embedding is keras.layers.ReversibleEmbedding else None,
     )

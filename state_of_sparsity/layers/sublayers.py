@@ -16,7 +16,15 @@ __all__ = ["attribute_paths", "get_at", "replace_at"]
 
 # Attributes through which Keras (and TensorFlow's object tracking) refer to sub-layers for
 # their own bookkeeping; the user's attributes are the others.
-_BOOKKEEPING = {"_layers", "_operations", "_functional", "_tracker"}
+_BOOKKEEPING = {
+    "_layers",
+    "_operations",
+    "_functional",
+    "_tracker",
+    "_self_unconditional_checkpoint_dependencies",
+    "_self_unconditional_dependency_names",
+    "_self_unconditional_deferred_dependencies",
+}
 
 
 def _held(value, path):
@@ -35,7 +43,7 @@ def _held(value, path):
 
 def _holders(layer):
     for name, value in vars(layer).items():
-        if name not in _BOOKKEEPING and not name.startswith("_self_"):
+        if name not in _BOOKKEEPING:
             yield from _held(value, name)
 
 

@@ -129,11 +129,14 @@ def export_saved_model(model, path, sample_input=None, atol: float | None = None
 
 
 def _excess(got, expected) -> float:
-    """max |got − expected| / (1 + |expected|) in float64 (0 for empty outputs)."""
+    """max |got − expected| / (1 + |expected|) in float64 (0 for empty outputs); equal values,
+    NaN against NaN and inf against the same inf included, count as 0."""
     if not expected.size:
         return 0.0
     got, expected = got.astype(np.float64), expected.astype(np.float64)
-    return float(np.max(np.abs(got - expected) / (1.0 + np.abs(expected))))
+    excess = np.abs(got - expected) / (1.0 + np.abs(expected))
+    same = (got == expected) | (np.isnan(got) & np.isnan(expected))  # NaN or inf alike
+    return float(np.max(np.where(same, 0.0, excess)))
 
 
 def export_translator(

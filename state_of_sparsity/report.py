@@ -199,7 +199,7 @@ def sparsity_report(model, **options) -> SparsityReport:
     """
     check_eval_options(options)
     check_driven(model, "sparsity_report")
-    rows, dense, state = [], [], set()
+    rows, dense, state, inside = [], [], set(), []
     if isinstance(model, SparsityWrapper):
         items = [(model.name, model)]
     else:
@@ -223,9 +223,15 @@ def sparsity_report(model, **options) -> SparsityReport:
             inner = {id(w) for w in layer.layer.weights}
             state |= {id(w) for w in layer.weights if id(w) not in inner}
             continue
-        children = traversal.children(layer)
-        inherited = {id(w) for child in children for w in child.weights}
-        own = [w for w in layer.weights if id(w) not in inherited]
+        if any(path.startswith(prefix) for prefix in inside):
+            continue  # counted with the supported layer that holds it (an RNN's cell)
+        if registry.unsupported_reason(layer) is None:
+            inside.append(f"{path}/")
+            own = layer.weights
+        else:
+            children = traversal.children(layer)
+            inherited = {id(w) for child in children for w in child.weights}
+            own = [w for w in layer.weights if id(w) not in inherited]
         if own:
             plain = layer.layer if isinstance(layer, SparseSublayers) else layer
             reason = _dense_reason(plain, own)

@@ -407,7 +407,8 @@ def _strip_subclassed(model, stripped):
     build_config = model.get_build_config()
     if not build_config:
         raise ValueError(f"strip needs {model.name!r} built by a call on inputs.")
-    new.build_from_config(build_config)
+    new.build_from_config(build_config)  # runs its call on symbolic inputs of those shapes
+    new.built = True  # (Keras leaves a model built that way marked unbuilt)
     copy_weights(model, new)
     _unwrap_in_place(new, stripped)
     return new

@@ -5,7 +5,9 @@ running the model's graph on symbolic inputs (so every layer, lazily built custo
 is built with its real call arguments), and only then copy the weights across with
 ``copy_weights``. The two models are walked in parallel: where one side has a sparsity wrapper
 (or a ``SparseSublayers`` container) and the other the plain layer, the walk continues into the
-wrapped layer; a wrapper facing a plain layer (``strip``) gives its eval-time weights.
+wrapped layer; a wrapper facing a plain layer (``strip``) gives its eval-time weights. Each layer
+of the copy takes the name of its source (sub-layers created by a custom layer's ``__init__``
+get fresh automatic names in a copy).
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ def copy_weights(source, target, stripped: Callable | None = None, path: str = "
         if (id(src), id(dst)) in seen:  # a shared layer, met again
             return
         seen.add((id(src), id(dst)))
+        # Sub-layers of a layer copied from its config got fresh automatic names; the copy
+        # keeps the source's (a wrapper and what it wraps share one name).
+        dst.name = src.name
         src_wrapped, dst_wrapped = (
             isinstance(src, SparsityWrapper),
             isinstance(dst, SparsityWrapper),
@@ -66,16 +71,29 @@ def copy_weights(source, target, stripped: Callable | None = None, path: str = "
                 f"{len(dst_children)} in the copy."
             )
         _assign(_own_weights(src, src_children), _own_weights(dst, dst_children), where, own=True)
-        if is_graph_model(src):  # names are unique in a model, and clones keep them
-            by_name = {d.name: d for d in dst_children}
-            missing = [c.name for c in src_children if c.name not in by_name]
-            if missing:
-                raise ValueError(f"{where}: the copy has no layer named {missing[0]!r}.")
-            dst_children = [by_name[c.name] for c in src_children]
+        if is_graph_model(src):
+            src_children, dst_children = _pair_by_name(src_children, dst_children, where)
         for s, d in zip(src_children, dst_children, strict=True):
             visit(s, d, f"{where}/{s.name}")
 
     visit(source, target, path or source.name)
+
+
+def _pair_by_name(sources, targets, where):
+    """The sub-layers of a model and of its copy that hold weights, paired: by name (unique in
+    a model; a clone keeps them, while its inputs and layer order may differ), or by order when
+    the copy was made from a config and its layers got fresh automatic names."""
+    sources = [c for c in sources if c.weights]
+    targets = [c for c in targets if c.weights]
+    by_name = {c.name: c for c in targets}
+    if all(c.name in by_name for c in sources):
+        return sources, [by_name[c.name] for c in sources]
+    if len(sources) != len(targets):
+        raise ValueError(
+            f"{where}: {len(sources)} sub-layers with weights in the source, {len(targets)} "
+            "in the copy."
+        )
+    return sources, targets
 
 
 def _assign(sources, targets, where, own=False) -> None:

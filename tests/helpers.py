@@ -3,6 +3,11 @@
 import keras
 import numpy as np
 
+
+class PlainDense(keras.layers.Dense):
+    """A subclass that keeps Dense's call (sparsified as a Dense)."""
+
+
 # name -> (layer factory, input shape without batch, integer input?)
 LAYER_CASES = {
     "dense": (lambda: keras.layers.Dense(12, activation="relu"), (9,), False),
@@ -16,7 +21,62 @@ LAYER_CASES = {
     "conv2d": (lambda: keras.layers.Conv2D(5, 3, strides=2, activation="tanh"), (9, 9, 3), False),
     "conv3d": (lambda: keras.layers.Conv3D(3, 2, padding="same"), (4, 4, 4, 2), False),
     "embedding": (lambda: keras.layers.Embedding(30, 8), (6,), True),
+    "depthwise_conv1d": (
+        lambda: keras.layers.DepthwiseConv1D(3, depth_multiplier=2),
+        (9, 3),
+        False,
+    ),
+    "depthwise_conv2d": (
+        lambda: keras.layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu"),
+        (7, 7, 3),
+        False,
+    ),
+    "conv1d_transpose": (lambda: keras.layers.Conv1DTranspose(4, 3, strides=2), (5, 3), False),
+    "conv2d_transpose": (
+        lambda: keras.layers.Conv2DTranspose(3, 3, strides=2, padding="same", output_padding=1),
+        (4, 4, 2),
+        False,
+    ),
+    "conv3d_transpose": (lambda: keras.layers.Conv3DTranspose(2, 2), (3, 3, 3, 2), False),
+    "dense_subclass": (lambda: PlainDense(5, activation="tanh"), (4,), False),
 }
+
+# Layers with several kernels (no variational dropout): name -> (factory, input shape, kernel
+# attribute paths in the registry's order).
+MULTI_KERNEL_CASES = {
+    "separable_conv1d": (
+        lambda: keras.layers.SeparableConv1D(4, 3, depth_multiplier=2),
+        (9, 3),
+        ("depthwise_kernel", "pointwise_kernel"),
+    ),
+    "separable_conv2d": (
+        lambda: keras.layers.SeparableConv2D(5, 3, strides=2, activation="relu"),
+        (8, 8, 3),
+        ("depthwise_kernel", "pointwise_kernel"),
+    ),
+    "simple_rnn": (
+        lambda: keras.layers.SimpleRNN(5, return_sequences=True),
+        (6, 3),
+        ("cell.kernel", "cell.recurrent_kernel"),
+    ),
+    "lstm": (lambda: keras.layers.LSTM(4), (6, 3), ("cell.kernel", "cell.recurrent_kernel")),
+    "gru": (
+        lambda: keras.layers.GRU(4, go_backwards=True),
+        (6, 3),
+        ("cell.kernel", "cell.recurrent_kernel"),
+    ),
+    "rnn_lstm_cell": (
+        lambda: keras.layers.RNN(keras.layers.LSTMCell(3), return_sequences=True),
+        (5, 2),
+        ("cell.kernel", "cell.recurrent_kernel"),
+    ),
+}
+
+
+def attribute(layer, path):
+    for name in path.split("."):
+        layer = getattr(layer, name)
+    return layer
 
 
 def make_input(shape, integer, batch=4, seed=0):
@@ -33,14 +93,17 @@ def built(layer, shape, integer):
     return x
 
 
-def reference_output(layer, kernel, x):
-    """Output of a fresh copy of ``layer`` whose kernel is replaced by ``kernel`` (NumPy)."""
+def reference_output(layer, kernel, x, kernels=None):
+    """Output of a fresh copy of ``layer`` (Keras' own forward pass) whose kernel is replaced by
+    ``kernel``, or whose kernels at attribute paths are replaced by ``kernels`` (NumPy)."""
     copy = type(layer).from_config(layer.get_config())
     copy(x)
-    attr = "embeddings" if isinstance(layer, keras.layers.Embedding) else "kernel"
     for target, source in zip(copy.weights, layer.weights, strict=True):
         target.assign(source)
-    getattr(copy, attr).assign(kernel)
+    if kernels is None:
+        kernels = {"embeddings" if isinstance(layer, keras.layers.Embedding) else "kernel": kernel}
+    for path, value in kernels.items():
+        attribute(copy, path).assign(value)
     return keras.ops.convert_to_numpy(copy(x))
 
 

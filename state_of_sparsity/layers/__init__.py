@@ -3,6 +3,7 @@
 from state_of_sparsity.layers.attention import SparseMultiHeadAttention
 from state_of_sparsity.layers.base import SparsityWrapper
 from state_of_sparsity.layers.l0_regularization import L0Regularization
+from state_of_sparsity.layers.nested import SparseSublayers
 from state_of_sparsity.layers.penalized import PenalizedWrapper
 from state_of_sparsity.layers.pruning import MagnitudePruning, PruningWrapper, RandomPruning
 from state_of_sparsity.layers.registry import TiedEmbedding, register_layer, supported_layer_types
@@ -16,6 +17,7 @@ __all__ = [
     "PruningWrapper",
     "RandomPruning",
     "SparseMultiHeadAttention",
+    "SparseSublayers",
     "Sparsifiable",
     "SparsityWrapper",
     "TiedEmbedding",

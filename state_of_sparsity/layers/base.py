@@ -29,7 +29,8 @@ class SparsityWrapper(keras.layers.Wrapper):
     (``spec.kernels``: e.g. a separable convolution's depthwise and pointwise kernels, an LSTM's
     kernel and recurrent kernel), and replaces the layer's forward pass by the registry's
     ``apply`` with technique-specific kernels. The wrapper takes the inner layer's name and dtype
-    policy unless given others, so ``model.get_layer(name)`` finds it under the original name.
+    policy unless given others, so ``model.get_layer(name)`` finds it under the original name,
+    and exposes the inner layer's public attributes (``wrapper.units``).
 
     A wrapper of an embedding also runs in reverse, ``wrapper(x, reverse=True)`` = x · Kᵀ with
     the technique's kernel (the softmax of a tied embedding, see ``registry.TiedEmbedding``).
@@ -55,6 +56,15 @@ class SparsityWrapper(keras.layers.Wrapper):
         kwargs.setdefault("dtype", layer.dtype_policy)
         super().__init__(layer, **kwargs)
         self.supports_masking = layer.supports_masking
+
+    def __getattr__(self, name):
+        # Only called when normal lookup fails: the inner layer's public attributes (``units``,
+        # ``go_backwards``, ``return_sequences``...) read through the wrapper, so code that
+        # inspects the layer it holds (e.g. ``Bidirectional``) keeps working.
+        layer = self.__dict__.get("layer")
+        if layer is None or name.startswith("_"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(layer, name)
 
     @property
     def kernel_names(self) -> tuple[str, ...]:

@@ -16,9 +16,6 @@ from state_of_sparsity.training.checkpoints import load_model_from_checkpoint
 
 __all__ = ["copy_masks", "copy_initial_values"]
 
-_MASK_STATE = ("mask", "last_update")
-
-
 def _pruning_wrappers(model) -> dict:
     return {p: w for p, w in traversal.wrappers(model) if isinstance(w, PruningWrapper)}
 
@@ -36,13 +33,13 @@ def copy_masks(checkpoint, model) -> int:
             f"unexpected {extra}."
         )
     for path, wrapper in want.items():
-        mask = have[path].mask
-        if tuple(mask.shape) != tuple(wrapper.mask.shape):
-            raise ValueError(
-                f"The mask of {path!r} in {checkpoint!r} has shape {tuple(mask.shape)}, the "
-                f"model's {tuple(wrapper.mask.shape)}: another depth or width?"
-            )
-        wrapper.mask.assign(ops.convert_to_numpy(mask))
+        for mask, target in zip(have[path].masks, wrapper.masks, strict=True):
+            if tuple(mask.shape) != tuple(target.shape):
+                raise ValueError(
+                    f"The mask of {path!r} in {checkpoint!r} has shape {tuple(mask.shape)}, the "
+                    f"model's {tuple(target.shape)}: another depth or width?"
+                )
+            target.assign(ops.convert_to_numpy(mask))
     return len(want)
 
 
@@ -64,10 +61,11 @@ def copy_initial_values(checkpoint, model) -> int:
     copied = 0
     for path, layer in want.items():
         own = layer.layer.weights if hasattr(layer, "spec") else None
+        mask_state = [*layer.masks, layer.last_update] if isinstance(layer, PruningWrapper) else []
         for variable in layer.weights:
             if own is not None and any(variable is v for v in own):
                 continue  # the inner layer's weights are copied under "<path>/inner"
-            if variable.name in _MASK_STATE:
+            if any(variable is v for v in mask_state):
                 continue
             match = [v for v in have.get(path, layer).weights if v.name == variable.name]
             if path not in have or len(match) != 1 or match[0].shape != variable.shape:

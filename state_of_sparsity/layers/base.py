@@ -61,10 +61,15 @@ class SparsityWrapper(keras.layers.Wrapper):
         # Only called when normal lookup fails: the inner layer's public attributes (``units``,
         # ``go_backwards``, ``return_sequences``...) read through the wrapper, so code that
         # inspects the layer it holds (e.g. ``Bidirectional``) keeps working.
-        layer = self.__dict__.get("layer")
-        if layer is None or name.startswith("_"):
+        parent = getattr(super(), "__getattr__", None)
+        if parent is not None:  # torch.nn.Module keeps sub-modules outside __dict__
+            try:
+                return parent(name)
+            except AttributeError:
+                pass
+        if name.startswith("_") or name == "layer":
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        return getattr(layer, name)
+        return getattr(self.layer, name)
 
     @property
     def kernel_names(self) -> tuple[str, ...]:

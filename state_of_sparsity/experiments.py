@@ -16,6 +16,7 @@ from state_of_sparsity.training.checkpoints import load_model_from_checkpoint
 
 __all__ = ["copy_masks", "copy_initial_values"]
 
+
 def _pruning_wrappers(model) -> dict:
     return {p: w for p, w in traversal.wrappers(model) if isinstance(w, PruningWrapper)}
 

@@ -1,7 +1,7 @@
 """``export_saved_model``: strip, write a TensorFlow SavedModel, reload it and check its outputs.
 
-TensorFlow is imported here only (the export format is TensorFlow's); the rest of the library
-is backend-neutral.
+TensorFlow is imported here only, when an export runs (the format is TensorFlow's; install the
+``tensorflow`` extra); the rest of the library is backend-neutral.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from keras import ops, tree
 
 from state_of_sparsity.callbacks import check_driven
 from state_of_sparsity.layers.nested import is_graph_model
+from state_of_sparsity.optional import require
 from state_of_sparsity.sparsify import strip, strip_unchecked
 
 __all__ = ["export_saved_model", "export_translator", "sample_inputs"]
@@ -71,7 +72,7 @@ def _tolerance(model) -> float:
 
 def _input_signature(x):
     """One ``tf.TensorSpec`` structure for the model's single positional argument."""
-    import tensorflow as tf
+    tf = require("tensorflow", "SavedModel export")
 
     def spec(value):
         value = np.asarray(value)
@@ -97,8 +98,7 @@ def export_saved_model(model, path, sample_input=None, atol: float | None = None
     subclassed models (give ``sample_input`` if the model was not built by a call on inputs).
     ``options`` are eval options (e.g. a VD threshold), as for ``strip``.
     """
-    import tensorflow as tf
-
+    tf = require("tensorflow", "SavedModel export")
     check_driven(model, "export_saved_model")
     stripped = strip_unchecked(model, **options)
     x = sample_inputs(model) if sample_input is None else sample_input

@@ -5,11 +5,14 @@ Uses TensorFlow's summary writer (the TensorBoard format), imported when the cal
 
 from __future__ import annotations
 
+import os
+
 import keras
 from keras import ops
 
 from state_of_sparsity import traversal
 from state_of_sparsity.layers.penalized import PenalizedWrapper
+from state_of_sparsity.optional import require
 from state_of_sparsity.report import sparsity_report
 
 __all__ = ["SparsitySummaries"]
@@ -44,15 +47,11 @@ class SparsitySummaries(keras.callbacks.Callback):
         self._batches = 0
 
     def on_train_begin(self, logs=None):
-        import os
-
-        import tensorflow as tf
-
-        self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "train"))
+        self._tf = require("tensorflow", "SparsitySummaries (TensorBoard files)")
+        self._writer = self._tf.summary.create_file_writer(os.path.join(self.log_dir, "train"))
 
     def _write(self):
-        import tensorflow as tf
-
+        tf = self._tf
         sync = getattr(self.model, "jax_state_sync", None)
         if sync is not None:
             sync()

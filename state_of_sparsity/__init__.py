@@ -8,7 +8,7 @@
     print(sos.sparsity_report(model))
 """
 
-from state_of_sparsity import layers, ops
+from state_of_sparsity import layers, ops, optional
 from state_of_sparsity.callbacks import SparsityCallback, update_masks
 from state_of_sparsity.export import export_saved_model
 from state_of_sparsity.layers.techniques import TECHNIQUES
@@ -33,6 +33,7 @@ __all__ = [
     "set_threshold",
     "layers",
     "ops",
+    "optional",
     "sparsify",
     "sparsity_report",
     "strip",

@@ -4,8 +4,8 @@ Where updates run. A mask update is a rare event (every ``frequency`` steps) and
 the kernel, so it runs eagerly *between* train steps rather than as a conditional inside every
 compiled step: the compiled step stays exactly ``op(x, kernel * mask)``, with no per-step
 branch or host sync. The callback counts steps in Python from ``optimizer.iterations`` (read
-once when training starts), decides with the paper's rule which wrappers are due, and only on
-those steps touches the model:
+at the first batch of each ``fit``, after any restore), decides with the paper's rule which
+wrappers are due, and only on those steps touches the model:
 
 - JAX: the trainer keeps the live state outside the Keras variables during ``fit``; the callback
   first calls ``model.jax_state_sync()`` so the kernels it reads are current, and the trainer

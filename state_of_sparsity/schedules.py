@@ -103,15 +103,6 @@ class PruningSchedule:
         step = max(self.begin_step, self.frequency)
         return step if self.in_window(step) else None
 
-    def update_steps(self, num_steps: int) -> list[int]:
-        """Steps in ``[0, num_steps)`` at which a run from scratch updates its mask."""
-        steps, last = [], 0
-        for t in range(num_steps):
-            if self.should_update(t, last):
-                steps.append(t)
-                last = t
-        return steps
-
     def get_config(self) -> dict:
         raise NotImplementedError
 

@@ -125,3 +125,14 @@ def gradients(fn, variables):
 
         return [np.asarray(g) for g in jax.grad(f)([v.value for v in variables])]
     raise NotImplementedError(backend)
+
+
+def update_steps(schedule, num_steps):
+    """The steps in [0, num_steps) at which ``schedule.should_update`` fires on a run from
+    scratch (what the callback does)."""
+    last, out = 0, []
+    for t in range(num_steps):
+        if schedule.should_update(t, last):
+            out.append(t)
+            last = t
+    return out

@@ -9,6 +9,7 @@ revive a pruned weight (RP), and (RP) be the very masks a single-device run draw
 import keras
 import numpy as np
 import pytest
+from helpers import update_steps
 
 import state_of_sparsity as sos
 
@@ -119,7 +120,7 @@ def check_replicas_and_schedule(strategy, model, recorded, first_step, schedule=
     """(a) identical on both replicas at every step; (b) sparsity follows the schedule."""
     last_step = first_step + len(recorded) - 1
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == last_step + 1
-    updates = [t for t in schedule.update_steps(last_step + 1) if t >= first_step]
+    updates = [t for t in update_steps(schedule, last_step + 1) if t >= first_step]
     assert updates, "the schedule must update during this fit"
     for w in wrappers(model):
         size = int(np.prod(w.mask.shape))
@@ -128,7 +129,7 @@ def check_replicas_and_schedule(strategy, model, recorded, first_step, schedule=
             replica0, replica1 = step_masks[w.name]
             np.testing.assert_array_equal(replica0, replica1)
             assert set(np.unique(replica0)) <= {0.0, 1.0}
-            done = schedule.update_steps(step + 1)
+            done = update_steps(schedule, step + 1)
             expected = expected_sparsity(schedule, size, done[-1]) if done else 0.0
             assert np.mean(replica0 == 0) == pytest.approx(expected, abs=1e-12), (w.name, step)
         # The state after fit: last_update and kernel agree on both replicas too.
@@ -139,7 +140,7 @@ def check_replicas_and_schedule(strategy, model, recorded, first_step, schedule=
 
 @pytest.mark.parametrize("technique", ["magnitude_pruning", "random_pruning"])
 def test_mirrored_masks_identical_and_on_schedule(tf, strategy, technique):
-    assert SCHEDULE.update_steps(TOTAL_STEPS)[-1] == TOTAL_STEPS - 1
+    assert update_steps(SCHEDULE, TOTAL_STEPS)[-1] == TOTAL_STEPS - 1
     model = build(technique, strategy)
     recorded = fit(tf, model, strategy)
     assert len(recorded) == TOTAL_STEPS
@@ -147,7 +148,7 @@ def test_mirrored_masks_identical_and_on_schedule(tf, strategy, technique):
     if technique == "magnitude_pruning":
         # (d) The last update followed the final optimizer step, so each replica's mask is the
         # top-k of its (final) kernel at s(last update).
-        last = SCHEDULE.update_steps(TOTAL_STEPS)[-1]
+        last = update_steps(SCHEDULE, TOTAL_STEPS)[-1]
         for w in wrappers(model):
             for kernel, mask in zip(
                 replica_values(strategy, w.kernel), replica_values(strategy, w.mask), strict=True
@@ -168,7 +169,7 @@ def test_mirrored_random_pruning_monotone_across_fits(tf, strategy):
     first = fit(tf, model, strategy)
     masks_first = {w.name: replica_values(strategy, w.mask)[0] for w in wrappers(model)}
     second = fit(tf, model, strategy, epochs=3)  # steps 25 ... 39: updates at 30 and 36
-    assert [t for t in SCHEDULE.update_steps(TOTAL_STEPS + 15) if t >= TOTAL_STEPS] == [30, 36]
+    assert [t for t in update_steps(SCHEDULE, TOTAL_STEPS + 15) if t >= TOTAL_STEPS] == [30, 36]
     check_replicas_and_schedule(strategy, model, second, first_step=len(first))
     for w in wrappers(model):
         for mask in replica_values(strategy, w.mask):

@@ -102,7 +102,3 @@ def test_cumulative_random_mask_is_uniform_among_survivors():
     expected = trials * keep_prob
     sd = np.sqrt(trials * keep_prob * (1 - keep_prob))
     assert np.all(np.abs(counts[5:] - expected) < 5 * sd)
-
-
-def test_zero_fraction():
-    assert masks.zero_fraction(np.array([0.0, 1.0, 0.0, 2.0])) == 0.5

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from helpers import update_steps
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -57,7 +58,7 @@ def test_constant_sparsity():
     sched = sos.ConstantSparsity(0.7, begin_step=10)
     assert all(sched.sparsity(t) == 0.7 for t in (0, 10, 10**6))
     assert sched.end_step == -1
-    assert sched.update_steps(35) == ref_update_steps(10, -1, 100, 35)
+    assert update_steps(sched, 35) == ref_update_steps(10, -1, 100, 35)
 
 
 @settings(max_examples=100, deadline=None)
@@ -75,22 +76,24 @@ def test_update_timing_matches_spec_rule(begin, length, freq, no_end):
         else sos.PolynomialDecay(0.0, 0.5, begin, end, frequency=freq)
     )
     n = begin + length + 100
-    assert sched.update_steps(n) == ref_update_steps(begin, end, freq, n)
+    expected = ref_update_steps(begin, end, freq, n)
+    assert update_steps(sched, n) == expected
+    assert sched.first_update_step() == (expected[0] if expected else None)
 
 
 def test_timing_examples_from_the_paper():
     # begin=0, frequency=1000: the first update is at step 1000, not 0 (spec §3.3).
     sched = sos.PolynomialDecay(0.0, 0.9, begin_step=0, end_step=5000, frequency=1000)
-    assert sched.update_steps(5001) == [1000, 2000, 3000, 4000, 5000]
+    assert update_steps(sched, 5001) == [1000, 2000, 3000, 4000, 5000]
     assert not sched.should_update(0, 0)
     # begin=40000: the update at the begin step applies s = initial sparsity = 0.
     late = sos.PolynomialDecay(0.0, 0.9, begin_step=40_000, end_step=100_000, frequency=2000)
-    assert late.update_steps(42_001)[:2] == [40_000, 42_000]
+    assert update_steps(late, 42_001)[:2] == [40_000, 42_000]
     assert late.sparsity(40_000) == 0.0
     # end = train_steps: steps run 0..train_steps-1, so the target is never quite reached.
     train_steps = 500
     short = sos.PolynomialDecay(0.0, 0.5, begin_step=0, end_step=train_steps, frequency=10)
-    last = short.update_steps(train_steps)[-1]
+    last = update_steps(short, train_steps)[-1]
     assert last == 490
     assert 0.4999 < short.sparsity(last) < 0.5
 
@@ -101,7 +104,7 @@ def test_per_layer_target_scales_the_schedule(s_f, target, t):
     sched = sos.PolynomialDecay(0.0, s_f, begin_step=100, end_step=1100, frequency=10)
     scaled = sched.with_final_sparsity(target)
     assert scaled.sparsity(t) == pytest.approx(sched.sparsity(t) * target / s_f, abs=1e-12)
-    assert scaled.update_steps(1200) == sched.update_steps(1200)
+    assert update_steps(scaled, 1200) == update_steps(sched, 1200)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Pure, backend-neutral functions (``keras.ops`` only): masks, and the VD / L0 formulas."""
+"""Pure functions: masks (NumPy, on the host between train steps) and the VD / L0 formulas
+(``keras.ops``, backend-neutral, inside the compiled step)."""
 
 from state_of_sparsity.ops import hard_concrete, variational
 from state_of_sparsity.ops.masks import (
@@ -6,7 +7,6 @@ from state_of_sparsity.ops.masks import (
     keep_count,
     magnitude_mask,
     topk_mask,
-    zero_fraction,
 )
 
 __all__ = [
@@ -16,5 +16,4 @@ __all__ = [
     "magnitude_mask",
     "topk_mask",
     "variational",
-    "zero_fraction",
 ]

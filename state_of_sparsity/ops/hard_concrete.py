@@ -19,7 +19,6 @@ __all__ = [
     "sample_gates",
     "eval_gates",
     "prob_nonzero",
-    "prob_one",
     "expected_l0",
 ]
 
@@ -50,12 +49,6 @@ def eval_gates(log_alpha, gamma=GAMMA, zeta=ZETA):
 def prob_nonzero(log_alpha, beta=BETA, gamma=GAMMA, zeta=ZETA):
     """P(z ≠ 0) = sigmoid(log α − β·log(−γ/ζ)), element-wise."""
     return ops.sigmoid(log_alpha - beta * math.log(-gamma / zeta))
-
-
-def prob_one(log_alpha, beta=BETA, gamma=GAMMA, zeta=ZETA):
-    """P(z = 1) = sigmoid(log α − β·logit((1 − γ)/(ζ − γ))), element-wise."""
-    c = (1.0 - gamma) / (zeta - gamma)
-    return ops.sigmoid(log_alpha - beta * math.log(c / (1.0 - c)))
 
 
 def expected_l0(log_alpha, beta=BETA, gamma=GAMMA, zeta=ZETA):

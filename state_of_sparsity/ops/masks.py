@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-__all__ = ["keep_count", "topk_mask", "magnitude_mask", "cumulative_random_mask", "zero_fraction"]
+__all__ = ["keep_count", "topk_mask", "magnitude_mask", "cumulative_random_mask"]
 
 
 def keep_count(size: int, sparsity: float) -> int:
@@ -71,9 +71,3 @@ def cumulative_random_mask(mask, sparsity: float, seed: int, dtype="float32") ->
     keep = np.zeros(mask.size, dtype)
     keep[survivors[topk_mask(draws, k, bool)]] = 1
     return keep.reshape(mask.shape)
-
-
-def zero_fraction(x) -> float:
-    """Fraction of exact zeros in ``x`` (a Python float)."""
-    x = np.asarray(x)
-    return float(np.mean(x == 0)) if x.size else 0.0

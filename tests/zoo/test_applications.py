@@ -31,9 +31,6 @@ FAMILIES = {
     "VGG16": (A.VGG16, 32),
     "Xception": (A.Xception, 71),
 }
-# JAX runs each op of an eager call through its own compilation, so the JAX run keeps one
-# family (ops nodes and hard-swish); the custom models cover the rest of the path there.
-ON_JAX = {"MobileNetV3Small"}
 
 
 def build(name, classes=10):
@@ -43,12 +40,12 @@ def build(name, classes=10):
     return model, x
 
 
-def families():
-    jax = keras.backend.backend() == "jax"
-    return [name for name in sorted(FAMILIES) if not jax or name in ON_JAX]
+# On JAX every op of an eager call compiles on its own (a minute per family here): the
+# applications run on TensorFlow, and the custom models cover the whole path on JAX.
+pytestmark = pytest.mark.tensorflow_only
 
 
-@pytest.mark.parametrize("name", families())
+@pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_every_family_sparsifies_and_strips_exactly(name):
     model, x = build(name)
     with warnings.catch_warnings():
@@ -67,7 +64,6 @@ def test_every_family_sparsifies_and_strips_exactly(name):
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(sos.strip(sparse)(x)), expected)
 
 
-@pytest.mark.tensorflow_only
 @pytest.mark.parametrize(
     "name, technique",
     [("MobileNetV2", "variational_dropout"), ("Xception", "l0_regularization")],
@@ -84,7 +80,6 @@ def test_penalized_techniques_strip_exactly(name, technique):
     )
 
 
-@pytest.mark.tensorflow_only
 def test_user_path(tmp_path):
     model, x = build("MobileNetV3Small", classes=3)
     loss = keras.losses.SparseCategoricalCrossentropy()

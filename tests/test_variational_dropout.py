@@ -256,3 +256,23 @@ def test_unsupported_layer_and_bad_eval_threshold():
         wrapper.set_threshold(float("inf"))
     with pytest.raises(ValueError, match="Unknown eval option"):
         sos.strip(keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]), tau=1.0)
+
+
+def test_sequence_noise_is_shared_across_positions_not_examples(rng):
+    """The paper's Transformer noise (broadcast_matmul_train, spec §1.4): one ε per example."""
+    row = rng.standard_normal((1, 1, 5)).astype("float32")
+    x = np.tile(row, (2, 4, 1))  # every position of both examples holds the same vector
+    outputs = {}
+    for noise in ("sequence", "element"):
+        wrapper = sos.layers.VariationalDropout(
+            keras.layers.Dense(3), log_sigma2_init=0.0, noise=noise, seed=3
+        )
+        outputs[noise] = np_(wrapper(x, training=True))
+        assert wrapper.get_config()["noise"] == noise
+    shared = outputs["sequence"]
+    np.testing.assert_allclose(shared, np.repeat(shared[:, :1], 4, axis=1), atol=1e-6)
+    assert not np.allclose(shared[0, 0], shared[1, 0])  # examples draw their own noise
+    per_element = outputs["element"]
+    assert not np.allclose(per_element[:, 0], per_element[:, 1])
+    with pytest.raises(ValueError, match="`noise` must be one of"):
+        sos.layers.VariationalDropout(keras.layers.Dense(3), noise="token")

@@ -12,7 +12,9 @@ from state_of_sparsity.layers import registry
 from state_of_sparsity.layers.penalized import PenalizedWrapper
 from state_of_sparsity.ops import variational as vd
 
-__all__ = ["NOT_APPLICABLE", "VariationalDropout"]
+__all__ = ["NOISE", "NOT_APPLICABLE", "VariationalDropout"]
+
+NOISE = ("element", "sequence")
 
 NOT_APPLICABLE = (
     "its op is not one linear map of one kernel, so local reparameterization does not apply "
@@ -41,11 +43,14 @@ class VariationalDropout(PenalizedWrapper):
         out = f(op(x, θ) + sqrt(op(x², σ²) + 1e-8) · ε + b),   ε ~ N(0, 1),
 
     where ``op`` is the layer's linear op (matmul, einsum, convolution) and f its activation.
-    ε has the full output shape: fresh noise per output element. This differs on purpose from the
-    paper's Transformer code, which shared one noise vector across all positions of a sequence
-    (spec §1.4, §10 item 5); per-element noise is the exact local reparameterization. An
-    Embedding gets additive noise on the gathered rows instead: θ[ids] + sqrt(σ²[ids] + 1e-8)·ε,
-    fresh per token occurrence and dimension, as in the paper.
+    With ``noise="element"`` (the default) ε has the full output shape: fresh noise per output
+    element, the exact local reparameterization. ``noise="sequence"`` is the paper's Transformer
+    code (``broadcast_matmul_train``, spec §1.4): for outputs of rank ≥ 3, ε has shape
+    [batch, 1, …, 1, units], one noise vector per example shared by every position of its
+    sequence (the last axis is the units / channels axis). It applies to the layer's forward op;
+    an Embedding always gets additive noise on the gathered rows, θ[ids] + sqrt(σ²[ids] + 1e-8)·ε,
+    fresh per token occurrence and dimension, and the reverse use of a tied embedding (the
+    softmax) per element, both as in the paper.
 
     Eval: op(x, θ · 1[log α < threshold]) with **unclipped** log α and no noise. The threshold is
     an eval-time choice: ``sparsity_report``, ``strip`` and ``export_saved_model`` accept
@@ -63,6 +68,8 @@ class VariationalDropout(PenalizedWrapper):
             the paper's ResNet-50).
         clip_log_alpha: training-time clip of log α (> 0), or None for none.
         threshold: eval-time log α threshold; a weight is pruned iff log α ≥ threshold.
+        noise: ``"element"`` (exact local reparameterization) or ``"sequence"`` (the paper's
+            Transformer: one noise vector per example, shared across positions).
         regularizer_weight: a ``sos.Ramp`` for the KL weight (usually set by the callback).
         seed: seed of the noise.
     """
@@ -76,10 +83,14 @@ class VariationalDropout(PenalizedWrapper):
         log_sigma2_init: float = -10.0,
         clip_log_alpha: float | None = 8.0,
         threshold: float = 3.0,
+        noise: str = "element",
         regularizer_weight=None,
         seed=None,
         **kwargs,
     ):
+        if noise not in NOISE:
+            raise ValueError(f"`noise` must be one of {NOISE}, got {noise!r}.")
+        self.noise = noise
         self.log_sigma2_init = _check_finite("log_sigma2_init", log_sigma2_init)
         self.clip_log_alpha = (
             None
@@ -131,7 +142,10 @@ class VariationalDropout(PenalizedWrapper):
         mean = spec.linear(layer, inputs, theta)
         x2 = inputs if spec.lookup else ops.square(inputs)
         output_variance = spec.linear(layer, x2, variance)
-        noise = random.normal(ops.shape(mean), dtype=mean.dtype, seed=self.seed_generator)
+        shape = ops.shape(mean)
+        if self.noise == "sequence" and not spec.lookup and not reverse and len(shape) >= 3:
+            shape = (shape[0],) + (1,) * (len(shape) - 2) + (shape[-1],)
+        noise = random.normal(shape, dtype=mean.dtype, seed=self.seed_generator)
         return spec.finish(layer, mean + ops.sqrt(output_variance + vd.EPSILON) * noise)
 
     def set_threshold(self, threshold: float) -> None:
@@ -152,5 +166,6 @@ class VariationalDropout(PenalizedWrapper):
             "log_sigma2_init": self.log_sigma2_init,
             "clip_log_alpha": self.clip_log_alpha,
             "threshold": self.threshold,
+            "noise": self.noise,
             **super().technique_config(),
         }

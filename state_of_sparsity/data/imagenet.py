@@ -23,9 +23,17 @@ import os
 
 import tensorflow as tf
 
-__all__ = ["CROP_PADDING", "preprocess_train", "preprocess_eval", "load", "DatasetInfo"]
+__all__ = [
+    "CROP_PADDING",
+    "SHUFFLE_BUFFER",
+    "DatasetInfo",
+    "load",
+    "preprocess_eval",
+    "preprocess_train",
+]
 
 CROP_PADDING = 32
+SHUFFLE_BUFFER = 1024  # training shuffle buffer, in examples (the reference's)
 
 
 def _decode_and_crop(image_bytes, box):
@@ -158,8 +166,30 @@ def _tfrecords(data_dir, split, num_classes):
         ex = tf.io.parse_single_example(record, features)
         return ex["image/encoded"], tf.cast(ex["image/class/label"], tf.int32) - 1
 
+    for path in files:  # a cheap check of every file: its first record parses
+        try:
+            for _ in tf.data.TFRecordDataset(path).take(1).map(parse):
+                pass
+        except tf.errors.OpError as error:
+            reason = (error.message or type(error).__name__).strip().splitlines()[0][:200]
+            raise ValueError(f"{path} is not a valid TFRecord file of examples: {reason}") from None
     ds = tf.data.TFRecordDataset(files, buffer_size=8 << 20).map(parse)
     return ds, DatasetInfo(num_classes, {})
+
+
+def _count(ds) -> int:
+    """The number of elements of the finite ``ds`` (read through once, undecoded)."""
+    return int(ds.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
+
+
+def _epochs(ds, seed: int, first_epoch: int):
+    """Epoch ``first_epoch``, ``first_epoch + 1``, ... of ``ds``, each shuffled with its own
+    seed (a buffer of ``SHUFFLE_BUFFER``): epoch e's order is a function of (``seed``, e)."""
+
+    def epoch(e):
+        return ds.shuffle(SHUFFLE_BUFFER, seed=tf.constant(seed, tf.int64) * 1_000_003 + e)
+
+    return tf.data.Dataset.range(first_epoch, 2**62).flat_map(epoch)
 
 
 def load(
@@ -180,10 +210,13 @@ def load(
 
     ``training`` (default: split == "train") selects the train preprocessing, shuffling, infinite
     repetition and ``drop_remainder``; eval data is read once, in order. The training stream is a
-    deterministic function of (``seed``, step): the shuffle is seeded and every example's crop
-    and flip use a stateless seed (``seed``, its index in the stream). ``initial_step`` skips
-    that many batches (before decoding), so a resumed run sees exactly the batches an
-    uninterrupted one would. ``seed=None`` draws one.
+    deterministic function of (``seed``, step): epochs follow each other, each shuffled with its
+    own seed (``seed``, epoch), and every example's crop and flip use a stateless seed
+    (``seed``, its index in the stream). ``initial_step`` starts the stream at that batch: at
+    its epoch, skipping the examples before it within that epoch (undecoded), so a resumed run
+    sees exactly the batches an uninterrupted one would and reads at most one epoch to get there,
+    whatever the step (the epoch's size comes from the tfds metadata; TFRecord files are counted
+    once, undecoded). ``seed=None`` draws one.
     """
     if data_format not in ("tfds", "tfrecord"):
         raise ValueError(f"`data_format` must be 'tfds' or 'tfrecord', got {data_format!r}.")
@@ -200,8 +233,14 @@ def load(
     if training:
         if seed is None:
             seed = int(tf.random.uniform([], maxval=2**31 - 1, dtype=tf.int64))
-        ds = ds.repeat().shuffle(1024, seed=seed).enumerate()
-        ds = ds.skip(initial_step * batch_size)
+        epoch = offset = start = 0
+        if initial_step:
+            epoch_size = info.num_examples.get(split) or _count(ds)
+            if not epoch_size:
+                raise ValueError(f"The {split!r} split holds no examples.")
+            epoch, offset = divmod(initial_step * batch_size, epoch_size)
+            start = epoch * epoch_size
+        ds = _epochs(ds, seed, epoch).enumerate(start=start).skip(offset)
         ds = ds.map(
             lambda index, example: (
                 preprocess_train(

@@ -140,7 +140,6 @@ def _tfrecord_file(path, labels):
 
 
 def test_tfrecord_format_with_one_based_labels(tmp_path):
-    import tensorflow as tf
 
     from state_of_sparsity.data import imagenet
 

@@ -23,6 +23,8 @@ import os
 
 import tensorflow as tf
 
+from state_of_sparsity.data.epochs import shuffled_epochs
+
 __all__ = [
     "CROP_PADDING",
     "SHUFFLE_BUFFER",
@@ -182,16 +184,6 @@ def _count(ds) -> int:
     return int(ds.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
 
 
-def _epochs(ds, seed: int, first_epoch: int):
-    """Epoch ``first_epoch``, ``first_epoch + 1``, ... of ``ds``, each shuffled with its own
-    seed (a buffer of ``SHUFFLE_BUFFER``): epoch e's order is a function of (``seed``, e)."""
-
-    def epoch(e):
-        return ds.shuffle(SHUFFLE_BUFFER, seed=tf.constant(seed, tf.int64) * 1_000_003 + e)
-
-    return tf.data.Dataset.range(first_epoch, 2**62).flat_map(epoch)
-
-
 def load(
     split: str,
     *,
@@ -240,7 +232,7 @@ def load(
                 raise ValueError(f"The {split!r} split holds no examples.")
             epoch, offset = divmod(initial_step * batch_size, epoch_size)
             start = epoch * epoch_size
-        ds = _epochs(ds, seed, epoch).enumerate(start=start).skip(offset)
+        ds = shuffled_epochs(ds, SHUFFLE_BUFFER, seed, epoch).enumerate(start=start).skip(offset)
         ds = ds.map(
             lambda index, example: (
                 preprocess_train(

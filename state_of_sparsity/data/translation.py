@@ -35,6 +35,8 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import tensorflow as tf
 
+from state_of_sparsity.data.epochs import shuffled_epochs
+
 __all__ = [
     "PAD_ID",
     "EOS_ID",
@@ -435,11 +437,10 @@ def make_dataset(
     ``SHUFFLE_BUFFER`` pairs, seeded with (``seed``, epoch)) and batched on its own (the partial
     batches left in the buckets at the end of an epoch are emitted then, so an epoch gives the
     same number of batches whatever its order); the stream of batches is a deterministic
-    function of (``pairs``, ``seed``) — and of TensorFlow's global seed, when one is set
-    (``tf.random.set_seed``, ``keras.utils.set_random_seed``), which tf.data combines with
-    ``seed``. ``initial_step=N`` resumes exactly where step N of an uninterrupted run was, at a
-    cost bounded by the epoch, whatever N: one pass over the pairs counts an epoch's batches
-    (tokenizing, without batching), then the batches of N's epoch before N are skipped.
+    function of (``pairs``, ``seed``) (see ``epochs.shuffled_epochs``). ``initial_step=N``
+    resumes exactly where step N of an uninterrupted run was, at a cost bounded by the epoch,
+    whatever N: one pass over the pairs counts an epoch's batches (tokenizing, without
+    batching), then the batches of N's epoch before N are skipped.
     Evaluation: one pass, no shuffle, a deterministic order (the bucketing reorders pairs;
     partial batches are kept).
     """
@@ -530,11 +531,7 @@ def make_dataset(
             raise ValueError(f"No training pair fits in --max_length={max_length} tokens.")
         epoch, offset = divmod(initial_step, per_epoch)
 
-    def one_epoch(e):
-        seed_e = tf.constant(int(seed), tf.int64) * 1_000_003 + e
-        return batched(ds.shuffle(SHUFFLE_BUFFER, seed=seed_e, reshuffle_each_iteration=False))
-
-    stream = tf.data.Dataset.range(epoch, 2**62).flat_map(one_epoch)
+    stream = shuffled_epochs(ds, SHUFFLE_BUFFER, seed, epoch, transform=batched)
     if offset:
         stream = stream.skip(offset)
     return stream.with_options(options).prefetch(tf.data.AUTOTUNE)

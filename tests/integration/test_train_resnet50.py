@@ -22,8 +22,13 @@ TECHNIQUES = {
     "baseline": [],
     "threshold": ["--sparsity_begin_step=0", "--sparsity_end_step=4", "--pruning_frequency=2"],
     "random_pruning": ["--sparsity_begin_step=0", "--sparsity_end_step=4", "--pruning_frequency=2"],
-    "variational_dropout": ["--reg_scalar=1e-4", "--log_alpha_threshold=0.5"],
-    "l0_regularization": ["--reg_scalar=1e-4"],
+    "variational_dropout": [
+        "--reg_scalar=1e-4",
+        "--log_alpha_threshold=0.5",
+        "--sparsity_begin_step=0",
+        "--sparsity_end_step=4",
+    ],
+    "l0_regularization": ["--reg_scalar=1e-4", "--sparsity_begin_step=0", "--sparsity_end_step=4"],
 }
 
 
@@ -98,7 +103,14 @@ def test_trains_resumes_identically_evaluates_and_exports(method, data_dir, tmp_
     with open(split / "results.json") as f:
         results = json.load(f)
     assert results["step"] == 6 and set(results["eval"]) >= {"top_1", "top_5", "global_sparsity"}
-    assert [h["step"] for h in results["history"]] == [6]
+    # The evaluation at step 3, made before the "interruption", survives the resume.
+    straight_history = json.loads((straight / "results.json").read_text())["history"]
+    assert (
+        [h["step"] for h in results["history"]] == [h["step"] for h in straight_history] == [3, 6]
+    )
+    for got, want in zip(results["history"], straight_history, strict=True):
+        assert got["top_1"] == pytest.approx(want["top_1"])
+        assert got["loss"] == pytest.approx(want["loss"], rel=1e-5)
     assert os.path.isfile(split / "saved_model" / "saved_model.pb")
     assert os.listdir(split / "logs")
     if method in ("threshold", "random_pruning"):

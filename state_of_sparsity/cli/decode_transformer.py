@@ -111,13 +111,13 @@ def run() -> int:
         run_path, f"{_source_name(FLAGS.source_file)}.step{step}.beam{FLAGS.beam_size}.decodes"
     )
     run_dir.check_output_file(output_file, "output_file")
+    model, step = checkpoints.load_model_from_checkpoint(path, kind="transformer")
     vocab_path = FLAGS.vocab or os.path.join(run_path, "vocab.model")
     if not os.path.isfile(vocab_path):
         raise UsageError(f"No vocabulary at {vocab_path}; pass --vocab.")
     with usage_errors(f"{vocab_path}: "):
         vocab = Vocabulary.load(vocab_path)
     max_length = FLAGS.max_length or _run_flags(run_path).get("max_length") or DEFAULT_MAX_LENGTH
-    model, step = checkpoints.load_model_from_checkpoint(path, kind="transformer")
     if model.vocab_size != vocab.size:
         raise UsageError(
             f"The vocabulary {vocab_path} has {vocab.size} pieces, the model {model.vocab_size}."

@@ -140,4 +140,5 @@ def run(main, module_name: str) -> None:
     """``app.run(main)`` with ``module_name``'s key flags shown by ``--help``."""
     for flag in FLAGS.get_key_flags_for_module(module_name):
         FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    _initialize_devices_quietly()  # absl's start-up would otherwise let TensorFlow find them
     app.run(main)

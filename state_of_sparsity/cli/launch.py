@@ -137,8 +137,19 @@ def guarded(program, name: str, argv, module_name: str | None = None) -> int:
 
 
 def run(main, module_name: str) -> None:
-    """``app.run(main)`` with ``module_name``'s key flags shown by ``--help``."""
+    """``app.run(main)`` with ``module_name``'s key flags shown by ``--help``; a flag absl cannot
+    parse (an unknown flag, a value of the wrong type or not among an enum's) is a usage error:
+    one line, exit status 2."""
     for flag in FLAGS.get_key_flags_for_module(module_name):
         FLAGS.register_key_flag_for_module(sys.argv[0], flag)
     _initialize_devices_quietly()  # absl's start-up would otherwise let TensorFlow find them
-    app.run(main)
+    name = module_name.rsplit(".", 1)[-1]
+
+    def parse(argv):
+        try:
+            return FLAGS(argv)
+        except flags.Error as error:
+            print(f"{name}: error: {one_line(error)}", file=sys.stderr)
+            sys.exit(2)
+
+    app.run(main, flags_parser=parse)

@@ -48,8 +48,9 @@ def check_ramp(begin_step: int, end_step: int, train_steps: int, names, warn) ->
     last_step = train_steps - 1
     if begin_step >= last_step:
         raise UsageError(
-            f"The penalty weight would stay 0 throughout this run: it ramps up from "
-            f"{begin}={begin_step}, and --train_steps={train_steps}; lower {begin}."
+            f"The penalty weight would stay 0 throughout this run: its ramp starts at "
+            f"{begin}={begin_step}, and the run's last step is {last_step} "
+            f"(--train_steps={train_steps}); lower {begin}."
         )
     fraction = min(1.0, (last_step - begin_step) / (end_step - begin_step))
     if fraction < 1.0:

@@ -351,9 +351,10 @@ def _warn(message):
 
 
 def run() -> int:
-    validate()
     from state_of_sparsity.training import run_dir
 
+    clock = run_dir.RunClock()
+    validate()
     output_dir = FLAGS.output_dir
     run_dir.check_output_dir(output_dir)
 
@@ -381,7 +382,6 @@ def run() -> int:
     if FLAGS.mode == "eval":
         return eval_only(model, output_dir)
     check_schedules()
-    clock = run_dir.RunClock()
     restored = loop.restore(model, checkpoint_dir, warn=_warn)
     if restored is None and FLAGS.pruning_method == "scratch":
         apply_scratch_checkpoints(model)

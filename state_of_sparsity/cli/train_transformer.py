@@ -421,9 +421,10 @@ def _warn(message):
 
 
 def run() -> int:
-    validate()
     from state_of_sparsity.training import run_dir
 
+    clock = run_dir.RunClock()
+    validate()
     output_dir = FLAGS.output_dir
     run_dir.check_output_dir(output_dir)
 
@@ -446,7 +447,6 @@ def run() -> int:
     vocab, new_vocab = vocabulary(train_pairs)
     with strategy_.scope():
         model = build_model(vocab.size)
-    clock = run_dir.RunClock()
     restored = loop.restore(model, checkpoint_dir, warn=_warn)
     if restored is None and FLAGS.load_masks_from:
         load_masks(model)

@@ -439,8 +439,9 @@ def make_dataset(
     same number of batches whatever its order); the stream of batches is a deterministic
     function of (``pairs``, ``seed``) (see ``epochs.shuffled_epochs``). ``initial_step=N``
     resumes exactly where step N of an uninterrupted run was, at a cost bounded by the epoch,
-    whatever N: one pass over the pairs counts an epoch's batches (tokenizing, without
-    batching), then the batches of N's epoch before N are skipped.
+    whatever N: at most one pass over the pairs counts an epoch's batches (tokenizing, without
+    batching; it stops early when N lies in the first epoch), then the batches of N's epoch
+    before N are skipped.
     Evaluation: one pass, no shuffle, a deterministic order (the bucketing reorders pairs;
     partial batches are kept).
     """
@@ -526,10 +527,7 @@ def make_dataset(
         lengths = lengths.filter(short_enough).map(
             lambda source, target: tf.maximum(tf.size(source), tf.size(target))
         )
-        per_epoch = _batches_per_epoch(lengths, boundaries, batch_sizes)
-        if not per_epoch:
-            raise ValueError(f"No training pair fits in --max_length={max_length} tokens.")
-        epoch, offset = divmod(initial_step, per_epoch)
+        epoch, offset = _locate(initial_step, lengths, boundaries, batch_sizes, max_length)
 
     stream = shuffled_epochs(ds, SHUFFLE_BUFFER, seed, epoch, transform=batched)
     if offset:
@@ -537,11 +535,19 @@ def make_dataset(
     return stream.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def _batches_per_epoch(lengths, boundaries, batch_sizes) -> int:
-    """Batches one epoch gives: the bucket of each length and ceil(count / batch size) per
-    bucket (the last batch of each bucket is flushed, partial, at the end of the epoch) — the
-    same whatever the order of the epoch."""
+def _locate(step, lengths, boundaries, batch_sizes, max_length) -> tuple[int, int]:
+    """(epoch, batch within it) of batch ``step`` of the training stream. An epoch's batch count
+    depends only on how many pairs fall in each bucket — ceil(count / batch size) per bucket, the
+    last batch of each flushed, partial, at the epoch's end — not on their order, so it is
+    counted from the ``lengths`` of the pairs, read until the epoch is known to hold more than
+    ``step`` batches (then ``step`` lies in epoch 0), or to its end."""
     counts = np.zeros(len(batch_sizes), np.int64)
-    for chunk in lengths.batch(8192).as_numpy_iterator():
+    sizes = np.asarray(batch_sizes, np.int64)
+    for chunk in lengths.batch(1024).as_numpy_iterator():
         np.add.at(counts, np.searchsorted(boundaries, chunk, side="right"), 1)
-    return int(sum(-(-int(c) // b) for c, b in zip(counts, batch_sizes, strict=True)))
+        if int((counts // sizes).sum()) > step:
+            return 0, step
+    per_epoch = int((-(-counts // sizes)).sum())
+    if not per_epoch:
+        raise ValueError(f"No training pair fits in --max_length={max_length} tokens.")
+    return divmod(step, per_epoch)

@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -515,10 +516,34 @@ def test_killed_at_every_phase_then_rerun_ends_as_uninterrupted(resnet_run, data
     # As if a kill had also cut an export short: its staging directory is left behind.
     (run / ".export-leftover").mkdir()
     (run / ".export-leftover" / "saved_model.pb").write_bytes(b"partial")
+    started = time.monotonic()
     outcome = invoke("train_resnet50", argv, capsys)
+    last = time.monotonic() - started
     assert outcome.status == 0, outcome
     assert len(outcome.lines) == 1 and ".export-leftover, left by a killed run" in outcome.lines[0]
+    # seconds: every invocation's time up to the checkpoint it resumed from, plus the last one.
+    seconds = json.loads((run / "checkpoints" / "checkpoint.json").read_text())["seconds"]
+    total = json.loads((run / "results.json").read_text())["seconds"]
+    assert (
+        0 < seconds["2"] < seconds["4"] and seconds["4"] + 0.9 * last < total < seconds["4"] + last
+    )
     assert_same_run(run, resnet_run)
+
+
+def test_eval_mode_evaluates_the_newest_checkpoint_into_eval_json(resnet_run, data_dir,
+                                                                  tmp_path, capsys):  # fmt: skip
+    run = copy_run(resnet_run, tmp_path)
+    before = tree(run)
+    outcome = invoke("train_resnet50", resnet_argv(data_dir, run, "--mode=eval"), capsys)
+    assert outcome.status == 0 and outcome.lines == [], outcome
+    evaluation = json.loads((run / "eval.json").read_text())
+    results = json.loads((run / "results.json").read_text())
+    assert evaluation["step"] == 4
+    assert evaluation["eval"]["top_1"] == pytest.approx(results["eval"]["top_1"])
+    assert evaluation["eval"]["global_sparsity"] == pytest.approx(0.9, abs=0.01)
+    after = tree(run)
+    del after["eval.json"]
+    assert after == before
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import sys
 import time
 
 import keras
@@ -52,12 +51,14 @@ class ProgressLog(keras.callbacks.Callback):
     """Prints ``step <n>/<total>: loss <l>, <r> steps/s`` every ``every`` optimizer steps,
     independently of checkpoints and of Keras' per-"epoch" lines."""
 
-    def __init__(self, every: int, train_steps: int, stream=None):
+    def __init__(self, every: int, train_steps: int):
         super().__init__()
         self.every = int(every)
         self.train_steps = int(train_steps)
-        self.stream = stream
         self._step = None
+
+    def on_train_begin(self, logs=None):
+        self._step = None  # each fit (train_and_eval: between evaluations) times its own steps
 
     def on_train_batch_begin(self, batch, logs=None):
         if self._step is None:
@@ -74,7 +75,7 @@ class ProgressLog(keras.callbacks.Callback):
         rate = (self._step - step0) / max(time.monotonic() - t0, 1e-9)
         self._since = (self._step, time.monotonic())
         print(f"step {self._step}/{self.train_steps}: loss {loss:.4f}, {rate:.2f} steps/s",
-              file=self.stream or sys.stdout, flush=True)  # fmt: skip
+              flush=True)  # fmt: skip
 
 
 def _build_optimizer(model) -> None:

@@ -39,8 +39,8 @@ flags.DEFINE_string("source_file", None, "Sentences to translate, one per line (
 flags.DEFINE_string("reference_file", None, "Reference translations (for BLEU; .gz allowed).")
 flags.DEFINE_string(
     "output_file", None,
-    "Translations (default: <run output_dir>/<source file name>.step<step>.beam<beam_size>"
-    ".decodes).",
+    "Translations (default: <run output_dir>/<source file name, .gz dropped>.step<step>"
+    ".beam<beam_size>.decodes).",
 )  # fmt: skip
 flags.DEFINE_integer("batch_size", 32, "Sentences per decoding batch.")
 flags.DEFINE_integer("extra_length", 50, "Output length allowed beyond the source's (t2t: 50).")

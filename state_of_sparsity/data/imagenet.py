@@ -113,11 +113,19 @@ def preprocess_train(image_bytes, size: int = 224, seed=(0, 0)):
 
 
 class DatasetInfo:
-    """What a source provides: ``num_classes`` and the examples per split."""
+    """What a source provides: ``num_classes``, the examples per split (tfds) or the files
+    (TFRecords)."""
 
-    def __init__(self, num_classes: int, num_examples: dict):
+    def __init__(self, num_classes: int, num_examples: dict, files: tuple = ()):
         self.num_classes = num_classes
         self.num_examples = num_examples
+        self.files = files
+
+
+# Per process: TFRecord files whose first record was checked, and record counts per file set
+# (a train_and_eval run loads the training files again at every evaluation interval).
+_CHECKED_FILES: set = set()
+_RECORD_COUNTS: dict = {}
 
 
 def _tfds(dataset, data_dir, manual_dir, split):
@@ -168,20 +176,30 @@ def _tfrecords(data_dir, split, num_classes):
         ex = tf.io.parse_single_example(record, features)
         return ex["image/encoded"], tf.cast(ex["image/class/label"], tf.int32) - 1
 
-    for path in files:  # a cheap check of every file: its first record parses
+    for path in files:  # a cheap check of every file (once per process): its first record parses
+        if path in _CHECKED_FILES:
+            continue
         try:
             for _ in tf.data.TFRecordDataset(path).take(1).map(parse):
                 pass
         except tf.errors.OpError as error:
             reason = (error.message or type(error).__name__).strip().splitlines()[0][:200]
             raise ValueError(f"{path} is not a valid TFRecord file of examples: {reason}") from None
+        _CHECKED_FILES.add(path)
     ds = tf.data.TFRecordDataset(files, buffer_size=8 << 20).map(parse)
-    return ds, DatasetInfo(num_classes, {})
+    return ds, DatasetInfo(num_classes, {}, files=tuple(files))
 
 
-def _count(ds) -> int:
-    """The number of elements of the finite ``ds`` (read through once, undecoded)."""
-    return int(ds.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
+def _epoch_size(ds, info, split) -> int:
+    """Examples in an epoch of ``split``: the tfds metadata, or the TFRecords counted (read
+    through once, undecoded; once per process and set of files)."""
+    if info.num_examples.get(split):
+        return info.num_examples[split]
+    if info.files not in _RECORD_COUNTS:
+        _RECORD_COUNTS[info.files] = int(
+            ds.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1)
+        )
+    return _RECORD_COUNTS[info.files]
 
 
 def load(
@@ -227,7 +245,7 @@ def load(
             seed = int(tf.random.uniform([], maxval=2**31 - 1, dtype=tf.int64))
         epoch = offset = start = 0
         if initial_step:
-            epoch_size = info.num_examples.get(split) or _count(ds)
+            epoch_size = _epoch_size(ds, info, split)
             if not epoch_size:
                 raise ValueError(f"The {split!r} split holds no examples.")
             epoch, offset = divmod(initial_step * batch_size, epoch_size)

@@ -1,4 +1,5 @@
-"""ResNet model details, learning-rate schedules, the smoothed loss and step checkpoints."""
+"""ResNet model details, learning-rate schedules, the smoothed loss, step checkpoints (resume,
+fallback, the NaN guard) and the schedule checks against --train_steps."""
 
 import math
 import os
@@ -10,7 +11,8 @@ from keras import ops
 
 import state_of_sparsity as sos
 from state_of_sparsity.models import resnet
-from state_of_sparsity.training import checkpoints, loop, losses, lr_schedules
+from state_of_sparsity.training import checkpoints, loop, losses, lr_schedules, schedule_checks
+from state_of_sparsity.training.errors import UsageError
 
 
 def np_(x):
@@ -147,35 +149,112 @@ def stream(initial_step, batch=4):
     return tf.data.Dataset.from_generator(gen, output_signature=spec)
 
 
+def train(model, output_dir, steps, every=3):
+    """What a binary does: restore (or initialize), then train to ``steps``."""
+    directory = loop.checkpoint_dir(str(output_dir))
+    if loop.restore(model, directory) is None:
+        loop.initialize(model, directory)
+    return loop.train_to_step(model, stream, train_steps=steps, output_dir=str(output_dir),
+                              steps_per_checkpoint=every, verbose=0)  # fmt: skip
+
+
 def test_train_to_step_resumes_to_the_same_weights(tmp_path):
     straight = tiny_model()
     keras.utils.set_random_seed(0)
     initial = [np_(w) for w in straight.weights]
-    loop.train_to_step(straight, stream, train_steps=9, output_dir=str(tmp_path / "a"),
-                       steps_per_checkpoint=3, verbose=0)  # fmt: skip
+    train(straight, tmp_path / "a", 9)
     interrupted = tiny_model()
     interrupted.set_weights(initial)
-    loop.train_to_step(interrupted, stream, train_steps=5, output_dir=str(tmp_path / "b"),
-                       steps_per_checkpoint=3, verbose=0)  # fmt: skip
+    train(interrupted, tmp_path / "b", 5)
     resumed = tiny_model()  # a fresh process would rebuild the model like this
-    loop.train_to_step(resumed, stream, train_steps=9, output_dir=str(tmp_path / "b"),
-                       steps_per_checkpoint=3, verbose=0)  # fmt: skip
-    assert int(np_(resumed.optimizer.iterations)) == 9
+    assert train(resumed, tmp_path / "b", 9) == 9
     for a, b in zip(straight.weights, resumed.weights, strict=True):
         np.testing.assert_allclose(np_(a), np_(b), rtol=1e-6)
-    steps = checkpoints._index(str(tmp_path / "b" / "checkpoints"))["steps"]
+    steps = checkpoints.read_index(str(tmp_path / "b" / "checkpoints"))["steps"]
     assert steps == [0, 3, 5, 6, 9]
+    finished = tiny_model()  # restoring a finished run gives its weights, trains nothing
+    assert train(finished, tmp_path / "b", 9) == 9
+    for a, b in zip(straight.weights, finished.weights, strict=True):
+        np.testing.assert_allclose(np_(a), np_(b), rtol=1e-6)
 
 
 def test_nan_guard_keeps_the_last_good_checkpoint(tmp_path):
     model = tiny_model(lr=1e30)  # explodes within a few steps
     with pytest.raises(checkpoints.TrainingDiverged, match="Last good checkpoint"):
-        loop.train_to_step(model, stream, train_steps=50, output_dir=str(tmp_path),
-                           steps_per_checkpoint=1, verbose=0)  # fmt: skip
+        train(model, tmp_path, 50, every=1)
     step, path = checkpoints.latest_checkpoint(str(tmp_path / "checkpoints"))
     reloaded, _ = checkpoints.load_model_from_checkpoint(path)
     assert all(np.all(np.isfinite(np_(w))) for w in reloaded.weights)
     assert 0 <= step < 50
+
+
+def test_nan_guard_checks_the_weights_not_only_the_loss(tmp_path):
+    """The loss of step k is computed before its update: a finite loss can come with weights
+    the update made infinite. They must not be saved."""
+    model = tiny_model()
+    model.optimizer.build(model.trainable_variables)
+    saver = checkpoints.StepCheckpoint(str(tmp_path), every=1)
+    saver.set_model(model)
+    saver.save(1, loss=0.5)
+    kernel = model.layers[-1].kernel
+    kernel.assign(np.full(kernel.shape, np.inf, "float32"))
+    with pytest.raises(checkpoints.TrainingDiverged, match=r"kernel is not finite at step 2.*"
+                       r"ckpt-1\.weights\.h5 \(step 1\)"):  # fmt: skip
+        saver.save(2, loss=0.5)
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint.json", "ckpt-1.weights.h5"]
+
+
+def test_restore_falls_back_from_a_corrupt_checkpoint(tmp_path):
+    model = tiny_model()
+    train(model, tmp_path, 6, every=2)
+    directory = str(tmp_path / "checkpoints")
+    with open(checkpoints.checkpoint_path(directory, 6), "r+b") as f:
+        f.truncate(100)
+    warnings = []
+    assert loop.restore(tiny_model(), directory, warn=warnings.append)[0] == 4
+    assert len(warnings) == 1 and "ckpt-6.weights.h5 is corrupt" in warnings[0]
+    for step in (0, 2, 4):
+        os.remove(checkpoints.checkpoint_path(directory, step))
+    with pytest.raises(UsageError, match="No intact checkpoint"):
+        loop.restore(tiny_model(), directory, warn=warnings.append)
+
+
+def test_corrupt_index_and_json_writes(tmp_path):
+    (tmp_path / "checkpoint.json").write_text("{not json")
+    with pytest.raises(UsageError, match=r"checkpoint\.json is corrupt"):
+        checkpoints.latest_checkpoint(str(tmp_path))
+    (tmp_path / "checkpoint.json").write_text('{"latest": 3}')
+    with pytest.raises(UsageError, match=r"checkpoint\.json is corrupt"):
+        checkpoints.latest_checkpoint(str(tmp_path))
+    target = tmp_path / "results.json"
+    target.mkdir()
+    with pytest.raises(OSError):
+        checkpoints.write_json(str(target), {"a": 1})
+    assert not (tmp_path / "results.json.tmp").exists()
+
+
+def test_schedule_checks_against_train_steps():
+    names = ("--target", "--begin", "--end", "--frequency")
+    warned = []
+    # The paper's timing: updates at max(begin, frequency), then every frequency, up to end.
+    schedule_checks.check_pruning(sos.PolynomialDecay(0.0, 0.9, 0, 100, frequency=10), 200,
+                                  names, warned.append)  # fmt: skip
+    assert warned == []  # last update at step 100 = end: the target
+    schedule_checks.check_pruning(sos.PolynomialDecay(0.0, 0.9, 0, 100, frequency=10), 51,
+                                  names, warned.append)  # fmt: skip
+    assert len(warned) == 1 and "last mask update (step 50) reaches 78.8%" in warned[0]
+    with pytest.raises(UsageError, match="first is due at step 10000"):
+        schedule_checks.check_pruning(
+            sos.PolynomialDecay(0.0, 0.9, 0, 200000, frequency=10000), 600, names, warned.append
+        )
+    with pytest.raises(UsageError, match="first is due at step 50.*after --end=40"):
+        schedule_checks.check_pruning(
+            sos.PolynomialDecay(0.0, 0.9, 0, 40, frequency=50), 600, names, warned.append
+        )
+    schedule_checks.check_ramp(0, 100, 51, ("--start", "--diff"), warned.append)
+    assert len(warned) == 2 and "reaches 50.0% of its full value" in warned[1]
+    with pytest.raises(UsageError, match="--start=100000"):
+        schedule_checks.check_ramp(100000, 200000, 600, ("--start", "--diff"), warned.append)
 
 
 def test_keep_checkpoint_max(tmp_path):
@@ -189,7 +268,7 @@ def test_keep_checkpoint_max(tmp_path):
         "checkpoint.json", "ckpt-0.weights.h5", "ckpt-4.weights.h5", "ckpt-5.weights.h5"
     ]  # fmt: skip
     assert checkpoints.latest_checkpoint(str(tmp_path))[0] == 5
-    with pytest.raises(ValueError, match="model.json"):
+    with pytest.raises(UsageError, match="model.json"):
         checkpoints.load_model_from_checkpoint(str(tmp_path))
-    with pytest.raises(ValueError, match="not a checkpoint"):
+    with pytest.raises(UsageError, match="not a checkpoint"):
         checkpoints.load_model_from_checkpoint(str(tmp_path / "checkpoint.json"))

@@ -314,6 +314,45 @@ def test_make_dataset_is_deterministic_and_resumes(vocab):
     assert not same(first[:2], batches(seed=1, count=2))
 
 
+def test_resuming_far_into_training_reads_at_most_two_epochs(vocab):
+    """Resuming at a step 20 epochs in gives the uninterrupted stream's batches, reading one
+    epoch to count its batches and then the current one — not the 20 before it."""
+    import tensorflow as tf
+
+    from state_of_sparsity.data import translation
+
+    tf.random.set_seed(0)  # the binaries' default; tf.data's seed helper trips on 0
+    pairs = train_pairs(120)
+    # One boundary at max_length: every batch holds 256 // 32 = 8 pairs, except the last of
+    # each of the two buckets (lengths < 32, and 32), flushed at the end of an epoch.
+    kwargs = {"batch_tokens": 256, "max_length": 32, "bucket_boundaries": [32], "seed": 3}
+    lengths = [
+        max(len(vocab.encode([s.decode()])[0]), len(vocab.encode([t.decode()])[0])) + 1
+        for s, t in pairs.as_numpy_iterator()
+    ]
+    buckets = collections.Counter(length == 32 for length in lengths if length <= 32)
+    per_epoch = sum(-(-count // 8) for count in buckets.values())
+    step = 20 * per_epoch + per_epoch // 2
+
+    straight = translation.make_dataset(pairs, vocab, **kwargs)
+    expected = list(straight.skip(step).take(3).as_numpy_iterator())
+    reads = tf.Variable(0, dtype=tf.int64)
+
+    def count(source, target):
+        reads.assign_add(1)
+        return source, target
+
+    resumed = translation.make_dataset(pairs.map(count), vocab, initial_step=step, **kwargs)
+    got = list(resumed.take(3).as_numpy_iterator())
+    assert len(got) == len(expected) == 3
+    for ((i, d), t), ((i_ref, d_ref), t_ref) in zip(got, expected, strict=True):
+        for x, y in ((i, i_ref), (d, d_ref), (t, t_ref)):
+            np.testing.assert_array_equal(x, y)
+    # One pass to count an epoch's batches, the current epoch (the shuffle buffer of 10,000
+    # holds it whole), and read-ahead into the next.
+    assert int(reads.numpy()) <= 3 * 120, int(reads.numpy())
+
+
 def test_make_dataset_eval_has_every_pair_once(vocab):
     from state_of_sparsity.data import translation
 

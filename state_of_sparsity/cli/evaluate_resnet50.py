@@ -1,9 +1,12 @@
 """``evaluate_resnet50``: top-1, top-5 and global sparsity of one ResNet checkpoint.
 
 The model is rebuilt from the ``model.json`` that ``train_resnet50`` writes beside its
-checkpoints, so any technique and depth evaluates the same way. ``--log_alpha_threshold``
-evaluates a variational-dropout model at another threshold without retraining (the paper's
-released ResNet-50 VD models used 0.5).
+checkpoints, so any technique and depth evaluates the same way. ``--checkpoint``: a
+``ckpt-<step>.weights.h5`` file, a ``checkpoints/`` directory or a run's ``--output_dir`` (its
+latest checkpoint). ``--log_alpha_threshold`` evaluates a variational-dropout model at another
+threshold without retraining (the paper's released ResNet-50 VD models used 0.5). Exit statuses
+as every binary (``cli/launch.py``); a checkpoint of another model, or a corrupt one, is a usage
+error naming the file.
 """
 
 from __future__ import annotations
@@ -15,29 +18,37 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import flags  # noqa: E402
 
 from state_of_sparsity.cli import launch  # noqa: E402
+from state_of_sparsity.training import flags as harness_flags  # noqa: E402
+from state_of_sparsity.training import imagenet_flags, tool_flags  # noqa: E402
+from state_of_sparsity.training.errors import UsageError, usage_errors  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("checkpoint", None, "A ckpt-<step>.weights.h5 file, or a checkpoint directory.")
-flags.DEFINE_float("log_alpha_threshold", None, "VD threshold (default: the model's own).")
-flags.DEFINE_string("dataset", "imagenet2012", "tfds image-classification dataset.")
-flags.DEFINE_string("data_dir", None, "tfds data_dir, or the TFRecord directory.")
-flags.DEFINE_string("manual_dir", None, "Directory with the official ImageNet tars.")
-flags.DEFINE_enum("data_format", "tfds", ["tfds", "tfrecord"], "Input format.")
-flags.DEFINE_integer("num_label_classes", 1000, "Classes (TFRecord format only).")
-flags.DEFINE_integer("eval_batch_size", 100, "Eval batch size.")
+BINARY = "evaluate_resnet50"
+flags.adopt_module_key_flags(imagenet_flags)
+flags.adopt_module_key_flags(tool_flags)
+for _name in ("log_alpha_threshold", "dataset", "data_dir"):  # the harness flags it reads
+    flags.declare_key_flag(_name)
 flags.DEFINE_string("output_json", None, "Also write the results here.")
 
 
 def run() -> dict:
+    harness_flags.resolve_defaults(dataset="imagenet2012", eval_batch_size=100)
+    if not FLAGS.checkpoint:
+        raise UsageError("--checkpoint is required.")
+    if FLAGS.eval_batch_size < 1:
+        raise UsageError(f"--eval_batch_size={FLAGS.eval_batch_size} must be >= 1.")
+    if FLAGS.output_json:
+        from state_of_sparsity.training import run_dir
+
+        run_dir.check_output_file(FLAGS.output_json, "output_json")
+
     import keras
 
     import state_of_sparsity as sos
     from state_of_sparsity.data import imagenet
     from state_of_sparsity.training.checkpoints import load_model_from_checkpoint
 
-    if not FLAGS.checkpoint:
-        raise ValueError("--checkpoint is required.")
-    model, step = load_model_from_checkpoint(FLAGS.checkpoint)
+    model, step = load_model_from_checkpoint(FLAGS.checkpoint, kind="resnet")
     options = {}
     if FLAGS.log_alpha_threshold is not None:
         sos.set_threshold(model, FLAGS.log_alpha_threshold)
@@ -49,16 +60,22 @@ def run() -> dict:
         ],
         loss=None,
     )
-    data, _ = imagenet.load(
-        "validation",
-        batch_size=FLAGS.eval_batch_size,
-        image_size=int(model.input_shape[1]),
-        dataset=FLAGS.dataset,
-        data_dir=FLAGS.data_dir,
-        manual_dir=FLAGS.manual_dir,
-        data_format=FLAGS.data_format,
-        num_classes=FLAGS.num_label_classes,
-    )
+    with usage_errors("--data_dir: "):
+        data, info = imagenet.load(
+            "validation",
+            batch_size=FLAGS.eval_batch_size,
+            image_size=int(model.input_shape[1]),
+            dataset=FLAGS.dataset,
+            data_dir=FLAGS.data_dir,
+            manual_dir=FLAGS.manual_dir,
+            data_format=FLAGS.data_format,
+            num_classes=FLAGS.num_label_classes,
+        )
+    if info.num_classes != model.output_shape[-1]:
+        raise UsageError(
+            f"--dataset={FLAGS.dataset} has {info.num_classes} classes, the model "
+            f"{model.output_shape[-1]}."
+        )
     metrics = model.evaluate(data, verbose=0, return_dict=True)
     report = sos.sparsity_report(model, **options)
     return {
@@ -85,7 +102,7 @@ def _evaluate_and_report() -> int:
 
 
 def _main(argv):
-    return launch.guarded(_evaluate_and_report, "evaluate_resnet50", argv)
+    return launch.guarded(_evaluate_and_report, BINARY, argv, __name__)
 
 
 def main():

@@ -12,24 +12,34 @@ sparsity for every technique. MP/RP follow PolynomialDecay(0 → target) from
 ``--begin_pruning_step`` to ``--end_pruning_step``; VD/L0 weights ramp linearly from
 ``--reg_begin_step`` to ``--reg_end_step`` (end -1: 60% / 20% of the training steps).
 
-Outputs in ``--output_dir``: ``results.json`` (rewritten after each technique), ``results.png``,
+Outputs in ``--output_dir``: ``run.json`` (the flags of the table, see below),
+``results.json`` (rewritten after each technique), ``results.txt``, ``results.png``,
 ``saved_model/<technique>/``, ``logs/<technique>/`` (TensorBoard).
+
+One table per output directory: a run adds the rows of the techniques it trains to the table
+already there and keeps the others (``--technique=random_pruning`` after a ``dense`` run gives a
+two-row table); a technique whose row is already there is not retrained (a rerun after a kill
+trains only the missing rows; a rerun of a finished run reprints the table). Rows must be
+comparable, so every flag but ``--technique``, ``--verbose`` and ``--output_dir`` is recorded
+in ``run.json``, and a run with other values is a usage error naming them, before anything is
+written. Exit statuses as every binary (``cli/launch.py``).
 """
 
 from __future__ import annotations
 
-import logging as std_logging
+import math
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import flags, logging  # noqa: E402
+from absl import flags  # noqa: E402
 
 from state_of_sparsity.cli import launch  # noqa: E402
-from state_of_sparsity.cli.launch import UsageError  # noqa: E402
+from state_of_sparsity.training.errors import UsageError  # noqa: E402
 
+BINARY = "train_lenet"
+RERUN_MAY_CHANGE = frozenset({"technique", "verbose", "output_dir"})
 TECHNIQUES = (
     "dense",
     "magnitude_pruning",
@@ -89,29 +99,22 @@ def _validated():
     try:
         thresholds = [float(t) for t in FLAGS.log_alpha_threshold]
     except ValueError:
+        thresholds = [math.nan]
+    if not all(math.isfinite(t) for t in thresholds):
         raise UsageError(
-            f"--log_alpha_threshold={','.join(FLAGS.log_alpha_threshold)} must be numbers."
-        ) from None
+            f"--log_alpha_threshold={','.join(FLAGS.log_alpha_threshold)} must be finite numbers."
+        )
     if not thresholds:
         raise UsageError("--log_alpha_threshold needs at least one value.")
     return techniques, thresholds
 
 
-def _prepare_output_dir(path: str) -> None:
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise UsageError(f"--output_dir={path!r} exists and is not a directory.")
-    try:
-        os.makedirs(path, exist_ok=True)
-        probe = os.path.join(path, ".write_probe")
-        with open(probe, "w"):
-            pass
-        os.remove(probe)
-    except OSError as error:
-        raise UsageError(f"--output_dir={path!r} is not writable: {error}.") from None
-
-
-def _schedules(steps: int):
+def _schedules(techniques, steps: int):
     import state_of_sparsity as sos
+    from state_of_sparsity.training import schedule_checks
+
+    def warn(message):
+        launch.warn(BINARY, message)
 
     end = FLAGS.end_pruning_step if FLAGS.end_pruning_step >= 0 else int(0.6 * steps)
     if end <= FLAGS.begin_pruning_step:
@@ -122,11 +125,21 @@ def _schedules(steps: int):
     pruning = sos.PolynomialDecay(
         0.0, FLAGS.target_sparsity, FLAGS.begin_pruning_step, end, frequency=FLAGS.pruning_frequency
     )
+    if {"magnitude_pruning", "random_pruning"} & set(techniques):
+        names = ("--target_sparsity", "--begin_pruning_step", "--end_pruning_step",
+                 "--pruning_frequency")  # fmt: skip
+        schedule_checks.check_pruning(pruning, steps, names, warn)
     reg_end = FLAGS.reg_end_step if FLAGS.reg_end_step >= 0 else max(1, int(0.2 * steps))
     if FLAGS.reg_ramp != "constant" and reg_end <= FLAGS.reg_begin_step:
         raise UsageError(
             f"The regularizer ramp ends (step {reg_end}) before it begins "
             f"(--reg_begin_step={FLAGS.reg_begin_step})."
+        )
+    if FLAGS.reg_ramp != "constant" and {"variational_dropout", "l0_regularization"} & set(
+        techniques
+    ):
+        schedule_checks.check_ramp(
+            FLAGS.reg_begin_step, reg_end, steps, ("--reg_begin_step", "--reg_end_step"), warn
         )
 
     def ramp(value):
@@ -254,27 +267,70 @@ def _plot(results, path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(f"{path}.tmp", dpi=120, format="png")
     plt.close(fig)
+    os.replace(f"{path}.tmp", path)
 
 
-def run(argv) -> int:
-    if len(argv) > 1:
-        raise UsageError(f"Unexpected arguments: {argv[1:]}")
+def _existing_results(output_dir, recorded):
+    """The rows already in ``output_dir``'s table (those of a run made before ``run.json``
+    existed only if its recorded config matches)."""
+    from state_of_sparsity.training import run_dir
+    from state_of_sparsity.training.checkpoints import read_json
+
+    path = os.path.join(output_dir, "results.json")
+    if not os.path.isfile(path):
+        return {}
+    content = read_json(path)
+    if not isinstance(content, dict) or not isinstance(content.get("results"), dict):
+        raise UsageError(f"{path} is corrupt (not a results table).")
+    if not recorded:
+        config = content.get("config") or {}
+        run_dir.check_flags(
+            output_dir, {k: v for k, v in config.items() if k not in RERUN_MAY_CHANGE},
+            _recorded_flags(),
+        )  # fmt: skip
+    return content["results"]
+
+
+def _recorded_flags() -> dict:
+    return {
+        flag.name: flag.value
+        for flag in FLAGS.get_key_flags_for_module(__name__)
+        if flag.name not in RERUN_MAY_CHANGE
+    }
+
+
+def run() -> int:
     techniques, thresholds = _validated()
     from state_of_sparsity.data import mnist5k
+    from state_of_sparsity.training import run_dir
     from state_of_sparsity.training.checkpoints import write_json
+    from state_of_sparsity.training.errors import usage_errors
 
-    data = mnist5k.load(FLAGS.data_path)
-    steps = FLAGS.epochs * -(-len(data[0][0]) // FLAGS.batch_size)
-    pruning, ramps = _schedules(steps)
     output_dir = FLAGS.output_dir
-    _prepare_output_dir(output_dir)
-
-    config = {flag.name: flag.value for flag in FLAGS.get_key_flags_for_module(__name__)}
-    results = {}
+    run_dir.check_output_dir(output_dir)
+    recorded = run_dir.check_record(output_dir, BINARY, _recorded_flags())
+    results = _existing_results(output_dir, recorded)
+    with usage_errors(f"--data_path={FLAGS.data_path or mnist5k.DEFAULT_PATH}: ",
+                      (ValueError, OSError, EOFError)):  # fmt: skip
+        data = mnist5k.load(FLAGS.data_path)
+    steps = FLAGS.epochs * -(-len(data[0][0]) // FLAGS.batch_size)
+    todo = [t for t in techniques if t not in results]
+    pruning, ramps = _schedules(todo, steps)
+    # Everything is checked: from here on files are written.
+    run_dir.create(output_dir)
+    for path in run_dir.remove_stale_temporaries(output_dir):
+        launch.warn(BINARY, f"removed {path}, left by a killed run.")
+    if not recorded:
+        run_dir.write_record(output_dir, BINARY, _recorded_flags())
     for technique in techniques:
+        if technique not in todo:
+            print(f"{technique}: already in {output_dir}/results.json", flush=True)
+    config = {flag.name: flag.value for flag in FLAGS.get_key_flags_for_module(__name__)}
+    for technique in todo:
         results[technique] = _train_one(technique, data, pruning, ramps, thresholds, output_dir)
+        results = {t: results[t] for t in TECHNIQUES if t in results}
         write_json(
             os.path.join(output_dir, "results.json"),
             {"config": config, "train_steps": steps, "results": results},
@@ -282,21 +338,17 @@ def run(argv) -> int:
     table = _table(results)
     print(f"\n{FLAGS.model} on MNIST-5k ({len(data[0][0])} train / {len(data[1][0])} test)")
     print(table)
-    with open(os.path.join(output_dir, "results.txt"), "w") as f:
+    text = os.path.join(output_dir, "results.txt")
+    with open(f"{text}.tmp", "w") as f:
         f.write(table + "\n")
+    os.replace(f"{text}.tmp", text)
     _plot(results, os.path.join(output_dir, "results.png"))
     print(f"\nResults, plot, SavedModels and TensorBoard logs in {output_dir}")
     return 0
 
 
 def _main(argv):
-    logging.set_verbosity(logging.WARNING)
-    std_logging.getLogger("tensorflow").setLevel(std_logging.ERROR)
-    try:
-        return run(argv)
-    except (UsageError, FileNotFoundError) as error:
-        print(f"train_lenet: error: {error}", file=sys.stderr)
-        return 2
+    return launch.guarded(run, BINARY, argv, __name__)
 
 
 def main():

@@ -3,13 +3,23 @@
 One command per run of the paper's table: ``--pruning_method`` selects dense (``baseline``),
 magnitude pruning (``threshold``, the paper's name, or ``magnitude_pruning``),
 ``random_pruning``, ``variational_dropout``, ``l0_regularization``, or ``scratch`` (fixed masks
-from ``--load_mask_dir``; add ``--initial_value_checkpoint`` for a lottery ticket). Rerunning the
-same command resumes from the latest checkpoint in ``--output_dir``.
+from ``--load_mask_dir``; add ``--initial_value_checkpoint`` for a lottery ticket).
 
-Outputs in ``--output_dir``: ``checkpoints/`` (``ckpt-<step>.weights.h5`` every
-``--steps_per_checkpoint`` steps, the step-0 values, ``model.json``), ``logs/`` (TensorBoard:
-loss, accuracy, learning rate, per-layer and global sparsity, regularizer weight),
-``saved_model/`` (stripped, eval-mode), ``results.json`` (top-1, top-5, sparsity report).
+Reruns: the same command resumes from the newest intact checkpoint in ``--output_dir`` (a corrupt
+one is skipped with a warning naming it), wherever the last run stopped — training, a checkpoint
+write, the final evaluation or the export — and ends with the same files as an uninterrupted
+run. A finished run is not redone: its results are reprinted. ``--train_steps`` (and how often
+to checkpoint, log and evaluate, where the data lives, the strategy, ``--export``) may change
+between invocations; the other flags are recorded in ``run.json`` and a rerun with other values
+is a usage error naming them, before anything is written.
+
+Outputs in ``--output_dir``: ``run.json``; ``checkpoints/`` (``ckpt-<step>.weights.h5`` every
+``--steps_per_checkpoint`` steps, the step-0 values, ``model.json``, ``checkpoint.json``);
+``logs/`` (TensorBoard: loss, accuracy, learning rate, per-layer and global sparsity,
+regularizer weight); ``eval_history.json`` (``train_and_eval``: every evaluation so far);
+``saved_model/`` (stripped, eval-mode; ``--noexport`` skips it); ``results.json`` (written last:
+top-1, top-5, sparsity report, the history, the run's wall-clock ``seconds`` over all its
+invocations). ``--mode=eval`` evaluates the newest checkpoint into ``eval.json``.
 
 Fixes of the reference's flags (spec §10, items 19-23): ``--train_steps`` defaults to the paper's
 128,000 (not 2); scratch and lottery modes are allowed values; setting both
@@ -19,19 +29,28 @@ Fixes of the reference's flags (spec §10, items 19-23): ``--train_steps`` defau
 from __future__ import annotations
 
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
 from state_of_sparsity.cli import launch  # noqa: E402
-from state_of_sparsity.cli.launch import UsageError  # noqa: E402
 from state_of_sparsity.training import flags as harness_flags  # noqa: E402
+from state_of_sparsity.training import imagenet_flags  # noqa: E402
+from state_of_sparsity.training.errors import UsageError, usage_errors  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(harness_flags)
-DEFAULTS = {"dataset": "imagenet2012", "train_steps": 128000, "pruning_frequency": 2000}
+flags.adopt_module_key_flags(imagenet_flags)
+BINARY = "train_resnet50"
+DEFAULTS = {"dataset": "imagenet2012", "train_steps": 128000, "pruning_frequency": 2000,
+            "log_alpha_threshold": 3.0, "eval_batch_size": 1000}  # fmt: skip
+# Flags a rerun may change; every other flag is recorded in run.json and must match.
+RERUN_MAY_CHANGE = frozenset({
+    "output_dir", "data_dir", "manual_dir", "train_steps", "steps_per_checkpoint",
+    "keep_checkpoint_max", "distribution_strategy", "tpu", "logical_cpus", "verbose",
+    "log_every_steps", "export", "mode", "steps_per_eval", "eval_batch_size",
+})  # fmt: skip
 METHODS = {
     "baseline": None,
     "threshold": "magnitude_pruning",
@@ -43,10 +62,7 @@ METHODS = {
 }
 
 flags.DEFINE_enum("mode", "train_and_eval", ["train", "eval", "train_and_eval"], "What to run.")
-# Data.
-flags.DEFINE_string("manual_dir", None, "Directory with the official ImageNet tars (tfds build).")
-flags.DEFINE_enum("data_format", "tfds", ["tfds", "tfrecord"], "Input format.")
-flags.DEFINE_integer("num_label_classes", 1000, "Classes (TFRecord format only; tfds knows).")
+# Data (also --dataset, --data_dir, --manual_dir, --data_format, --num_label_classes).
 flags.DEFINE_integer("num_train_images", None, "Train images (default: the dataset's count).")
 flags.DEFINE_integer("image_size", 224, "Input resolution.")
 # Model and optimisation.
@@ -58,7 +74,6 @@ flags.DEFINE_float("momentum", 0.9, "Nesterov momentum.")
 flags.DEFINE_float("weight_decay", 1e-4, "L2 coefficient on kernels: wd * sum(w^2) / 2.")
 flags.DEFINE_float("label_smoothing", 0.1, "Label smoothing.")
 flags.DEFINE_integer("train_batch_size", 1024, "Global train batch size.")
-flags.DEFINE_integer("eval_batch_size", 1000, "Eval batch size.")
 flags.DEFINE_integer("steps_per_eval", 1251, "Steps between evaluations (train_and_eval).")
 # Sparsity.
 flags.DEFINE_enum("pruning_method", "baseline", list(METHODS), "Technique.")
@@ -79,10 +94,8 @@ flags.DEFINE_string("initial_value_checkpoint", "", "scratch: non-mask initial v
 
 
 def validate():
-    """Checks flag values and combinations before anything runs or is written."""
+    """Checks flag values and combinations; reads and writes nothing."""
     harness_flags.resolve_defaults(**DEFAULTS)
-    if not FLAGS.output_dir:
-        raise UsageError("--output_dir is required.")
     if not 0.0 <= FLAGS.end_sparsity < 1.0:
         raise UsageError(f"--end_sparsity={FLAGS.end_sparsity} must be in [0, 1).")
     for name in ("first_layer_sparsity", "last_layer_sparsity"):
@@ -93,6 +106,15 @@ def validate():
                  "steps_per_eval", "pruning_frequency", "image_size"):  # fmt: skip
         if getattr(FLAGS, name) < 1:
             raise UsageError(f"--{name}={getattr(FLAGS, name)} must be >= 1.")
+    for name in ("keep_checkpoint_max", "log_every_steps", "sparsity_begin_step"):
+        if getattr(FLAGS, name) < 0:
+            raise UsageError(f"--{name}={getattr(FLAGS, name)} must be >= 0.")
+    if FLAGS.num_train_images is not None and FLAGS.num_train_images < 1:
+        raise UsageError(f"--num_train_images={FLAGS.num_train_images} must be >= 1.")
+    if FLAGS.base_learning_rate <= 0:
+        raise UsageError(f"--base_learning_rate={FLAGS.base_learning_rate} must be > 0.")
+    if FLAGS.reg_scalar < 0:
+        raise UsageError(f"--reg_scalar={FLAGS.reg_scalar} must be >= 0.")
     if FLAGS.sparsity_end_step <= FLAGS.sparsity_begin_step and METHODS[FLAGS.pruning_method]:
         raise UsageError(
             f"--sparsity_begin_step={FLAGS.sparsity_begin_step} must be < "
@@ -115,6 +137,45 @@ def validate():
         raise UsageError("--data_format=tfrecord needs --data_dir.")
     if FLAGS.data_format == "tfds" and FLAGS.manual_dir and not os.path.isdir(FLAGS.manual_dir):
         raise UsageError(f"--manual_dir={FLAGS.manual_dir!r} is not a directory.")
+    if METHODS[method] and method != "scratch":
+        layer_overrides(METHODS[method])
+
+
+def check_schedules():
+    """The schedule flags against --train_steps (see ``training.schedule_checks``)."""
+    import state_of_sparsity as sos
+    from state_of_sparsity.training import schedule_checks
+
+    technique = METHODS[FLAGS.pruning_method]
+
+    def warn(message):
+        launch.warn(BINARY, message)
+
+    if technique in ("magnitude_pruning", "random_pruning") and FLAGS.pruning_method != "scratch":
+        schedule = sos.PolynomialDecay(
+            0.0, FLAGS.end_sparsity, FLAGS.sparsity_begin_step, FLAGS.sparsity_end_step,
+            frequency=FLAGS.pruning_frequency,
+        )  # fmt: skip
+        names = ("--end_sparsity", "--sparsity_begin_step", "--sparsity_end_step",
+                 "--pruning_frequency")  # fmt: skip
+        schedule_checks.check_pruning(schedule, FLAGS.train_steps, names, warn)
+    elif technique in ("variational_dropout", "l0_regularization"):
+        if FLAGS.reg_scalar == 0:
+            warn(f"--reg_scalar=0: the {technique} penalty is off, so it will barely sparsify.")
+        elif FLAGS.is_warm_up:
+            schedule_checks.check_ramp(
+                FLAGS.sparsity_begin_step, FLAGS.sparsity_end_step, FLAGS.train_steps,
+                ("--sparsity_begin_step", "--sparsity_end_step"), warn,
+            )  # fmt: skip
+
+
+def recorded_flags() -> dict:
+    """The flags that fix the model, data and optimisation: what run.json records."""
+    return {
+        flag.name: flag.value
+        for flag in FLAGS.get_key_flags_for_module(__name__)
+        if flag.name not in RERUN_MAY_CHANGE
+    }
 
 
 def layer_overrides(technique) -> dict:
@@ -221,17 +282,18 @@ def apply_scratch_checkpoints(model):
     ``--initial_value_checkpoint``) into ``model``, checking that the architectures match."""
     from state_of_sparsity import experiments
 
-    experiments.copy_masks(FLAGS.load_mask_dir, model)
+    with usage_errors("--load_mask_dir: "):
+        experiments.copy_masks(FLAGS.load_mask_dir, model)
     if FLAGS.initial_value_checkpoint:
-        experiments.copy_initial_values(FLAGS.initial_value_checkpoint, model)
+        with usage_errors("--initial_value_checkpoint: "):
+            experiments.copy_initial_values(FLAGS.initial_value_checkpoint, model)
 
 
 def evaluate(model, eval_data):
     import state_of_sparsity as sos
 
     metrics = model.evaluate(eval_data, verbose=0, return_dict=True)
-    options = {"threshold": FLAGS.log_alpha_threshold}
-    report = sos.sparsity_report(model, **options)
+    report = sos.sparsity_report(model, threshold=FLAGS.log_alpha_threshold)
     return {
         "top_1": float(metrics["top_1"]),
         "top_5": float(metrics["top_5"]),
@@ -241,100 +303,185 @@ def evaluate(model, eval_data):
     }
 
 
+def summary(step, result, path) -> str:
+    return (
+        f"step {step}: top-1 {result['top_1']:.4f}, top-5 {result['top_5']:.4f}, global "
+        f"sparsity {result['global_sparsity']:.4f}; results in {path}"
+    )
+
+
+def finished_results(output_dir, step):
+    """The results of this run when it is finished at ``step`` (results.json of that step and
+    mode, with its SavedModel when --export), else None."""
+    from state_of_sparsity.training import checkpoints
+
+    path = os.path.join(output_dir, "results.json")
+    if step < FLAGS.train_steps or not os.path.isfile(path):
+        return None
+    results = checkpoints.read_json(path)
+    if not isinstance(results, dict) or results.get("step") != step:
+        return None
+    if results.get("mode") != FLAGS.mode:
+        return None
+    saved_model = os.path.join(output_dir, "saved_model")
+    if FLAGS.export and not (results.get("saved_model") and os.path.isdir(saved_model)):
+        return None
+    return results
+
+
+def eval_only(model, output_dir):
+    """--mode=eval: evaluates the latest intact checkpoint; writes eval.json."""
+    from state_of_sparsity.training import checkpoints, loop
+
+    restored = loop.restore(model, loop.checkpoint_dir(output_dir), warn=_warn)
+    if restored is None:
+        raise UsageError(f"--mode=eval: no checkpoint in {loop.checkpoint_dir(output_dir)}.")
+    step = restored[0]
+    with usage_errors("--data_dir: "):
+        eval_data = data("validation", batch_size=FLAGS.eval_batch_size)[0]
+    result = evaluate(model, eval_data)
+    path = os.path.join(output_dir, "eval.json")
+    checkpoints.write_json(path, {"step": step, "eval": result})
+    print(summary(step, result, path))
+    return 0
+
+
+def _warn(message):
+    launch.warn(BINARY, message)
+
+
 def run() -> int:
+    from state_of_sparsity.training import run_dir
+
+    clock = run_dir.RunClock()
     validate()
+    output_dir = FLAGS.output_dir
+    run_dir.check_output_dir(output_dir)
+
     import keras
 
     import state_of_sparsity as sos
-    from state_of_sparsity.training import checkpoints, loop, strategy
+    from state_of_sparsity.training import checkpoints, faults, loop, strategy
 
+    checkpoint_dir = loop.checkpoint_dir(output_dir)
+    checkpoints.read_index(checkpoint_dir)  # a corrupt index is an error before anything else
     if FLAGS.logical_cpus > 1:
         strategy.split_cpu(FLAGS.logical_cpus)
     strategy_ = strategy.make_strategy(FLAGS.distribution_strategy, FLAGS.tpu)
     print(f"{FLAGS.distribution_strategy} strategy: {strategy_.num_replicas_in_sync} replicas")
-    _, info = data("validation", batch_size=FLAGS.eval_batch_size)
+    with usage_errors("--data_dir: "):
+        _, info = data("validation", batch_size=FLAGS.eval_batch_size)
+        if FLAGS.mode != "eval":
+            data("train", batch_size=FLAGS.train_batch_size, seed=FLAGS.seed)
     num_classes = info.num_classes
     if FLAGS.num_train_images is None:
         FLAGS.num_train_images = info.num_examples.get("train") or 1_281_167
-    output_dir = FLAGS.output_dir
-    checkpoint_dir = os.path.join(output_dir, "checkpoints")
+    recorded = run_dir.check_record(output_dir, BINARY, recorded_flags())
     with strategy_.scope():
         model = build_model(num_classes)
-    results_path = os.path.join(output_dir, "results.json")
-    started = time.time()
-    if FLAGS.mode in ("train", "train_and_eval"):
-        latest = checkpoints.latest_checkpoint(checkpoint_dir)
-        if latest is None and FLAGS.pruning_method == "scratch":
-            apply_scratch_checkpoints(model)
-        callbacks = [
-            keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
-            sos.SparsitySummaries(os.path.join(output_dir, "logs")),
-        ]
-        if METHODS[FLAGS.pruning_method] and FLAGS.pruning_method != "scratch":
-            callbacks.insert(0, sos.SparsityCallback(regularizer_weight=regularizer_weight()))
-        eval_data = data("validation", batch_size=FLAGS.eval_batch_size)[0]
-        train_steps = FLAGS.train_steps
-        step = 0 if latest is None else latest[0]
-        history = []
-        while step < train_steps:
-            target = train_steps
-            if FLAGS.mode == "train_and_eval":
-                target = min(train_steps, (step // FLAGS.steps_per_eval + 1) * FLAGS.steps_per_eval)
-            step = loop.train_to_step(
-                model,
-                lambda initial: data(
-                    "train",
-                    batch_size=FLAGS.train_batch_size,
-                    seed=FLAGS.seed,
-                    initial_step=initial,
-                )[0],  # fmt: skip
-                train_steps=target,
-                output_dir=output_dir,
-                steps_per_checkpoint=FLAGS.steps_per_checkpoint,
-                keep_checkpoint_max=FLAGS.keep_checkpoint_max,
-                callbacks=callbacks,
-                verbose=FLAGS.verbose,
-            )
-            if FLAGS.mode == "train_and_eval":
-                history.append({"step": step, **evaluate(model, eval_data)})
-                print(f"step {step}: top-1 {history[-1]['top_1']:.4f}", flush=True)
+    if FLAGS.mode == "eval":
+        return eval_only(model, output_dir)
+    check_schedules()
+    restored = loop.restore(model, checkpoint_dir, warn=_warn)
+    if restored is None and FLAGS.pruning_method == "scratch":
+        apply_scratch_checkpoints(model)
+    # Everything is checked: from here on files are written.
+    run_dir.create(output_dir)
+    for path in run_dir.remove_stale_temporaries(output_dir):
+        _warn(f"removed {path}, left by a killed run.")
+    if not recorded:
+        run_dir.write_record(output_dir, BINARY, recorded_flags())
+    if restored is None:
+        loop.initialize(model, checkpoint_dir)
+        step = 0
     else:
-        latest = checkpoints.latest_checkpoint(checkpoint_dir)
-        if latest is None:
-            raise UsageError(f"--mode=eval: no checkpoint in {checkpoint_dir!r}.")
-        step, path = latest
-        with strategy_.scope():
-            model.optimizer.build(model.trainable_variables)
-        model.load_weights(path)
-    eval_data = data("validation", batch_size=FLAGS.eval_batch_size)[0]
-    final = evaluate(model, eval_data)
+        step, clock.base = restored
+    results_path = os.path.join(output_dir, "results.json")
+    finished = finished_results(output_dir, step)
+    if finished is not None:
+        print(f"already finished; {summary(step, finished['eval'], results_path)}")
+        return 0
+
+    with usage_errors("--data_dir: "):
+        eval_data = data("validation", batch_size=FLAGS.eval_batch_size)[0]
+    history_path = os.path.join(output_dir, "eval_history.json")
+    history = []
+    if FLAGS.mode == "train_and_eval" and os.path.isfile(history_path):
+        history = [h for h in checkpoints.read_json(history_path) if h["step"] <= step]
+
+    def evaluate_into_history():
+        history.append({"step": step, **evaluate(model, eval_data)})
+        checkpoints.write_json(history_path, history)
+        print(f"step {step}: top-1 {history[-1]['top_1']:.4f}", flush=True)
+
+    callbacks = [
+        keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
+        sos.SparsitySummaries(os.path.join(output_dir, "logs")),
+    ]
+    if FLAGS.log_every_steps:
+        callbacks.append(loop.ProgressLog(FLAGS.log_every_steps, FLAGS.train_steps))
+    if METHODS[FLAGS.pruning_method] and FLAGS.pruning_method != "scratch":
+        callbacks.insert(0, sos.SparsityCallback(regularizer_weight=regularizer_weight()))
+
+    def train_data(initial_step):
+        with usage_errors("--data_dir: "):
+            return data(
+                "train", batch_size=FLAGS.train_batch_size, seed=FLAGS.seed,
+                initial_step=initial_step,
+            )[0]  # fmt: skip
+
+    evaluating = FLAGS.mode == "train_and_eval"
+    due = step > 0 and (step % FLAGS.steps_per_eval == 0 or step >= FLAGS.train_steps)
+    if evaluating and due and not (history and history[-1]["step"] == step):
+        evaluate_into_history()  # a killed run's evaluation at its last checkpoint
+    while step < FLAGS.train_steps:
+        target = FLAGS.train_steps
+        if evaluating:
+            target = min(target, (step // FLAGS.steps_per_eval + 1) * FLAGS.steps_per_eval)
+        step = loop.train_to_step(
+            model,
+            train_data,
+            train_steps=target,
+            output_dir=output_dir,
+            steps_per_checkpoint=FLAGS.steps_per_checkpoint,
+            keep_checkpoint_max=FLAGS.keep_checkpoint_max,
+            callbacks=callbacks,
+            clock=clock,
+            verbose=FLAGS.verbose,
+        )
+        if evaluating:
+            evaluate_into_history()
+    faults.point("eval")
+    if history and history[-1]["step"] == step:
+        final = {k: v for k, v in history[-1].items() if k != "step"}
+    else:
+        final = evaluate(model, eval_data)
     saved_model = None
-    if FLAGS.mode != "eval":
+    if FLAGS.export:
         saved_model = sos.export_saved_model(
             model,
             os.path.join(output_dir, "saved_model"),
             threshold=FLAGS.log_alpha_threshold,
             sample_input=next(iter(eval_data))[0][:2].numpy(),
         )
+        faults.point("export")
     results = {
         "flags": {f.name: f.value for f in FLAGS.get_key_flags_for_module(__name__)},
+        "mode": FLAGS.mode,
         "step": step,
         "eval": final,
         "saved_model": saved_model,
-        "seconds": time.time() - started,
+        "seconds": clock(),
     }
-    if FLAGS.mode == "train_and_eval":
+    if evaluating:
         results["history"] = history
     checkpoints.write_json(results_path, results)
-    print(
-        f"step {step}: top-1 {final['top_1']:.4f}, top-5 {final['top_5']:.4f}, "
-        f"global sparsity {final['global_sparsity']:.4f}; results in {results_path}"
-    )
+    print(summary(step, final, results_path))
     return 0
 
 
 def _main(argv):
-    return launch.guarded(run, "train_resnet50", argv)
+    return launch.guarded(run, BINARY, argv, __name__)
 
 
 def main():

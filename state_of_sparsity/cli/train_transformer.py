@@ -7,18 +7,26 @@ schedule (``--target_sparsity``, ``--begin_pruning_step``, ``--end_pruning_step`
 ``--dkl_weight_start``, ``--dkl_weight_diff``, ``--dkl_weight_fn``; ``--l0_norm_weight``,
 ``--l0_weight_start``, ``--l0_weight_diff``). ``--load_masks_from`` (fixed masks of an MP run)
 with ``--load_weights_from`` (a lottery ticket: that run's step-0 values) and
-``--initial_sparsity`` (augmented init) give the paper's scratch / lottery experiments. Rerunning
-the same command resumes from the latest checkpoint in ``--output_dir``.
+``--initial_sparsity`` (augmented init) give the paper's scratch / lottery experiments.
+
+Reruns, as ``train_resnet50``: the same command resumes from the newest intact checkpoint
+wherever the last run stopped, and a finished run's results are reprinted. The flags that fix
+the model, vocabulary, data order and evaluation are recorded in ``run.json``; a rerun with
+other values (another ``--vocab_size`` included) is a usage error naming them, before anything
+is written. ``--train_steps``, where the data lives, how often to checkpoint and log, the
+strategy and ``--export`` may change.
 
 Data: tfds ``wmt14_translate/de-en`` from a prepared ``--data_dir`` (``--dataset``), or plain
 parallel text (``--train_source/--train_target/--eval_source/--eval_target``, optionally
 gzipped). A sentencepiece vocabulary of ``--vocab_size`` is trained on the training text at the
 first run and kept as ``<output_dir>/vocab.model``.
 
-Outputs in ``--output_dir``: ``vocab.model``, ``checkpoints/`` (``ckpt-<step>.weights.h5``,
-``model.json``), ``logs/`` (TensorBoard), ``saved_model/`` (strings in, strings out: the
-tokenizer and beam search are inside the graph), ``results.json`` (eval loss and token accuracy,
-BLEU on the first ``--bleu_sentences`` eval pairs, sparsity report).
+Outputs in ``--output_dir``: ``run.json``, ``vocab.model``, ``checkpoints/``
+(``ckpt-<step>.weights.h5``, ``model.json``, ``checkpoint.json``), ``logs/`` (TensorBoard),
+``saved_model/`` (strings in, strings out: the tokenizer and beam search are inside the graph;
+``--noexport`` skips it), ``results.json`` (written last: eval loss and token accuracy, BLEU on
+the first ``--bleu_sentences`` eval pairs, sparsity report, the run's wall-clock ``seconds``
+over all its invocations).
 
 Deviations from the reference: no t2t; per-element VD noise (see ``VariationalDropout``);
 ``--load_weights_from`` works on every strategy (the reference ignored it off-TPU, spec §6.2).
@@ -27,7 +35,6 @@ Deviations from the reference: no t2t; per-element VD noise (see ``VariationalDr
 from __future__ import annotations
 
 import os
-import time
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -35,14 +42,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import flags  # noqa: E402
 
 from state_of_sparsity.cli import launch  # noqa: E402
-from state_of_sparsity.cli.launch import UsageError  # noqa: E402
 from state_of_sparsity.training import decode_flags  # noqa: E402
 from state_of_sparsity.training import flags as harness_flags  # noqa: E402
+from state_of_sparsity.training.errors import UsageError, usage_errors  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(harness_flags)
 flags.adopt_module_key_flags(decode_flags)
-DEFAULTS = {"dataset": "wmt14_translate/de-en", "train_steps": 500000, "pruning_frequency": 10000}
+BINARY = "train_transformer"
+DEFAULTS = {"dataset": "wmt14_translate/de-en", "train_steps": 500000, "pruning_frequency": 10000,
+            "log_alpha_threshold": 3.0, "max_length": 256}  # fmt: skip
+# Flags a rerun may change; every other flag is recorded in run.json and must match.
+RERUN_MAY_CHANGE = frozenset({
+    "output_dir", "data_dir", "train_source", "train_target", "eval_source", "eval_target",
+    "train_steps", "steps_per_checkpoint", "keep_checkpoint_max", "distribution_strategy", "tpu",
+    "logical_cpus", "verbose", "log_every_steps", "export",
+})  # fmt: skip
 TECHNIQUES = ("none", "magnitude_pruning", "random_pruning", "variational_dropout",
               "l0_regularization")  # fmt: skip
 
@@ -91,10 +106,8 @@ PRUNING = ("magnitude_pruning", "random_pruning")
 
 
 def validate():
-    """Checks flag values and combinations before anything runs or is written."""
+    """Checks flag values and combinations; reads and writes nothing."""
     harness_flags.resolve_defaults(**DEFAULTS)
-    if not FLAGS.output_dir:
-        raise UsageError("--output_dir is required.")
     text = [FLAGS.train_source, FLAGS.train_target, FLAGS.eval_source, FLAGS.eval_target]
     if any(text) and not all(text):
         raise UsageError(
@@ -107,11 +120,26 @@ def validate():
             "(--train_source/--train_target/--eval_source/--eval_target)."
         )
     for name in ("train_steps", "steps_per_checkpoint", "pruning_frequency", "vocab_sentences",
-                 "learning_rate_warmup_steps", "beam_size"):  # fmt: skip
+                 "learning_rate_warmup_steps", "beam_size", "batch_tokens"):  # fmt: skip
         if getattr(FLAGS, name) < 1:
             raise UsageError(f"--{name}={getattr(FLAGS, name)} must be >= 1.")
-    if FLAGS.bleu_sentences < 0:
-        raise UsageError(f"--bleu_sentences={FLAGS.bleu_sentences} must be >= 0.")
+    for name in ("bleu_sentences", "keep_checkpoint_max", "log_every_steps", "begin_pruning_step",
+                 "dkl_weight_start", "l0_weight_start", "alpha"):  # fmt: skip
+        if getattr(FLAGS, name) < 0:
+            raise UsageError(f"--{name}={getattr(FLAGS, name)} must be >= 0.")
+    if FLAGS.vocab_size < 4:
+        raise UsageError(f"--vocab_size={FLAGS.vocab_size} must be >= 4.")
+    if FLAGS.max_length < 2:
+        raise UsageError(f"--max_length={FLAGS.max_length} must be >= 2.")
+    if FLAGS.batch_tokens < FLAGS.max_length:
+        raise UsageError(
+            f"--batch_tokens={FLAGS.batch_tokens} must be >= --max_length={FLAGS.max_length}: a "
+            "batch must hold at least one example of the longest allowed length."
+        )
+    if FLAGS.learning_rate_constant <= 0:
+        raise UsageError(f"--learning_rate_constant={FLAGS.learning_rate_constant} must be > 0.")
+    if not 0.0 <= FLAGS.adam_beta2 < 1.0:
+        raise UsageError(f"--adam_beta2={FLAGS.adam_beta2} must be in [0, 1).")
     technique = FLAGS.sparsity_technique
     if not 0.0 <= FLAGS.target_sparsity < 1.0:
         raise UsageError(f"--target_sparsity={FLAGS.target_sparsity} must be in [0, 1).")
@@ -140,6 +168,44 @@ def validate():
             raise UsageError(f"--{diff}={getattr(FLAGS, diff)} must be >= 1 for a {fn} ramp.")
 
 
+def check_schedules():
+    """The schedule flags against --train_steps (see ``training.schedule_checks``)."""
+    import state_of_sparsity as sos
+    from state_of_sparsity.training import schedule_checks
+
+    def warn(message):
+        launch.warn(BINARY, message)
+
+    technique = FLAGS.sparsity_technique
+    if technique in PRUNING and not FLAGS.load_masks_from:
+        schedule = sos.PolynomialDecay(
+            0.0, FLAGS.target_sparsity, FLAGS.begin_pruning_step, FLAGS.end_pruning_step,
+            frequency=FLAGS.pruning_frequency,
+        )  # fmt: skip
+        names = ("--target_sparsity", "--begin_pruning_step", "--end_pruning_step",
+                 "--pruning_frequency")  # fmt: skip
+        schedule_checks.check_pruning(schedule, FLAGS.train_steps, names, warn)
+    elif technique == "variational_dropout" and FLAGS.dkl_weight_fn != "constant":
+        schedule_checks.check_ramp(
+            FLAGS.dkl_weight_start, FLAGS.dkl_weight_start + FLAGS.dkl_weight_diff,
+            FLAGS.train_steps, ("--dkl_weight_start", "--dkl_weight_diff"), warn,
+        )  # fmt: skip
+    elif technique == "l0_regularization":
+        schedule_checks.check_ramp(
+            FLAGS.l0_weight_start, FLAGS.l0_weight_start + FLAGS.l0_weight_diff,
+            FLAGS.train_steps, ("--l0_weight_start", "--l0_weight_diff"), warn,
+        )  # fmt: skip
+
+
+def recorded_flags() -> dict:
+    """The flags that fix the model, vocabulary, data order and evaluation: run.json's."""
+    return {
+        flag.name: flag.value
+        for flag in FLAGS.get_key_flags_for_module(__name__)
+        if flag.name not in RERUN_MAY_CHANGE
+    }
+
+
 def pairs(split):
     """(source, target) string pairs of ``split`` ("train" or "eval")."""
     from state_of_sparsity.data import translation
@@ -153,25 +219,34 @@ def pairs(split):
 
 
 def vocabulary(train_pairs):
-    """The run's vocabulary: ``<output_dir>/vocab.model``, trained on ``train_pairs`` at the
-    first run."""
+    """The run's vocabulary and whether it is new: ``<output_dir>/vocab.model``, or one trained
+    in memory on ``train_pairs`` (the caller saves it once everything is checked)."""
     from state_of_sparsity.data import translation
 
     path = os.path.join(FLAGS.output_dir, "vocab.model")
     if os.path.isfile(path):
-        return translation.Vocabulary.load(path)
+        with usage_errors(f"{path}: "):
+            vocab = translation.Vocabulary.load(path)
+        if vocab.size != FLAGS.vocab_size:
+            raise UsageError(
+                f"{path} has {vocab.size} pieces, not --vocab_size={FLAGS.vocab_size}; use "
+                "another --output_dir for another vocabulary."
+            )
+        return vocab, False
     print(f"training a {FLAGS.vocab_size}-piece sentencepiece vocabulary ...", flush=True)
-    try:
+    with usage_errors():
         vocab = translation.Vocabulary.train(
             translation.sentences_for_vocab(train_pairs, FLAGS.vocab_sentences),
             FLAGS.vocab_size,
             seed=FLAGS.seed,
         )
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    os.makedirs(FLAGS.output_dir, exist_ok=True)
-    vocab.save(path)
-    return vocab
+    return vocab, True
+
+
+def save_vocabulary(vocab) -> None:
+    path = os.path.join(FLAGS.output_dir, "vocab.model")
+    vocab.save(f"{path}.tmp")
+    os.replace(f"{path}.tmp", path)
 
 
 def model_kwargs():
@@ -233,10 +308,8 @@ def build_model(vocab_size):
 
     keras.utils.set_random_seed(FLAGS.seed)
     kwargs, label_smoothing = model_kwargs()
-    try:
+    with usage_errors():
         model = transformer.transformer(FLAGS.preset, vocab_size, **kwargs)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
     model = sparsify(model)
     model.compile(
         optimizer=keras.optimizers.Adam(
@@ -260,9 +333,11 @@ def load_masks(model):
     import state_of_sparsity as sos
     from state_of_sparsity import experiments
 
-    experiments.copy_masks(FLAGS.load_masks_from, model)
+    with usage_errors("--load_masks_from: "):
+        experiments.copy_masks(FLAGS.load_masks_from, model)
     if FLAGS.load_weights_from:
-        experiments.copy_initial_values(FLAGS.load_weights_from, model)
+        with usage_errors("--load_weights_from: "):
+            experiments.copy_initial_values(FLAGS.load_weights_from, model)
     elif FLAGS.initial_sparsity > 0:
         # Augmented init (spec §6.4): glorot and N(0, d^-1/2) with fan-in and fan-out counted
         # over the surviving weights, i.e. the dense init scaled by 1 / sqrt(1 - s).
@@ -315,85 +390,145 @@ def evaluate(model, vocab, eval_pairs):
     return result
 
 
+def summary(step, final, path) -> str:
+    bleu = f", BLEU {final['bleu']:.2f}" if "bleu" in final else ""
+    return (
+        f"step {step}: eval loss {final['loss']:.4f}, token accuracy "
+        f"{final['token_accuracy']:.4f}{bleu}, global sparsity {final['global_sparsity']:.4f}; "
+        f"results in {path}"
+    )
+
+
+def finished_results(output_dir, step):
+    """The results of this run when it is finished at ``step`` (results.json of that step,
+    with its SavedModel when --export), else None."""
+    from state_of_sparsity.training import checkpoints
+
+    path = os.path.join(output_dir, "results.json")
+    if step < FLAGS.train_steps or not os.path.isfile(path):
+        return None
+    results = checkpoints.read_json(path)
+    if not isinstance(results, dict) or results.get("step") != step:
+        return None
+    saved_model = os.path.join(output_dir, "saved_model")
+    if FLAGS.export and not (results.get("saved_model") and os.path.isdir(saved_model)):
+        return None
+    return results
+
+
+def _warn(message):
+    launch.warn(BINARY, message)
+
+
 def run() -> int:
+    from state_of_sparsity.training import run_dir
+
+    clock = run_dir.RunClock()
     validate()
+    output_dir = FLAGS.output_dir
+    run_dir.check_output_dir(output_dir)
+
     import keras
 
     import state_of_sparsity as sos
     from state_of_sparsity.data import translation
-    from state_of_sparsity.export import export_translator
-    from state_of_sparsity.training import checkpoints, loop, strategy
+    from state_of_sparsity.training import checkpoints, faults, loop, strategy
 
+    checkpoint_dir = loop.checkpoint_dir(output_dir)
+    checkpoints.read_index(checkpoint_dir)  # a corrupt index is an error before anything else
+    recorded = run_dir.check_record(output_dir, BINARY, recorded_flags())
+    check_schedules()
     if FLAGS.logical_cpus > 1:
         strategy.split_cpu(FLAGS.logical_cpus)
     strategy_ = strategy.make_strategy(FLAGS.distribution_strategy, FLAGS.tpu)
     print(f"{FLAGS.distribution_strategy} strategy: {strategy_.num_replicas_in_sync} replicas")
-    train_pairs, eval_pairs = pairs("train"), pairs("eval")
-    vocab = vocabulary(train_pairs)
-    output_dir = FLAGS.output_dir
-    checkpoint_dir = os.path.join(output_dir, "checkpoints")
+    with usage_errors():
+        train_pairs, eval_pairs = pairs("train"), pairs("eval")
+    vocab, new_vocab = vocabulary(train_pairs)
     with strategy_.scope():
         model = build_model(vocab.size)
-    started = time.time()
-    if checkpoints.latest_checkpoint(checkpoint_dir) is None and FLAGS.load_masks_from:
+    restored = loop.restore(model, checkpoint_dir, warn=_warn)
+    if restored is None and FLAGS.load_masks_from:
         load_masks(model)
+    # Everything is checked: from here on files are written.
+    run_dir.create(output_dir)
+    for path in run_dir.remove_stale_temporaries(output_dir):
+        _warn(f"removed {path}, left by a killed run.")
+    if not recorded:
+        run_dir.write_record(output_dir, BINARY, recorded_flags())
+    if new_vocab:
+        save_vocabulary(vocab)
+    if restored is None:
+        loop.initialize(model, checkpoint_dir)
+        step = 0
+    else:
+        step, clock.base = restored
+    results_path = os.path.join(output_dir, "results.json")
+    finished = finished_results(output_dir, step)
+    if finished is not None:
+        print(f"already finished; {summary(step, finished['eval'], results_path)}")
+        return 0
+
     callbacks = [
         keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
         sos.SparsitySummaries(os.path.join(output_dir, "logs")),
     ]
+    if FLAGS.log_every_steps:
+        callbacks.append(loop.ProgressLog(FLAGS.log_every_steps, FLAGS.train_steps))
     if FLAGS.sparsity_technique != "none" and not FLAGS.load_masks_from:
         callbacks.insert(0, sos.SparsityCallback(regularizer_weight=regularizer_weight()))
+
+    def train_data(initial_step):
+        with usage_errors():
+            return translation.make_dataset(
+                train_pairs, vocab, batch_tokens=FLAGS.batch_tokens, max_length=FLAGS.max_length,
+                training=True, seed=FLAGS.seed, initial_step=initial_step,
+            )  # fmt: skip
+
     step = loop.train_to_step(
         model,
-        lambda initial: translation.make_dataset(
-            train_pairs,
-            vocab,
-            batch_tokens=FLAGS.batch_tokens,
-            max_length=FLAGS.max_length,
-            training=True,
-            seed=FLAGS.seed,
-            initial_step=initial,
-        ),  # fmt: skip
+        train_data,
         train_steps=FLAGS.train_steps,
         output_dir=output_dir,
         steps_per_checkpoint=FLAGS.steps_per_checkpoint,
         keep_checkpoint_max=FLAGS.keep_checkpoint_max,
         callbacks=callbacks,
+        clock=clock,
         verbose=FLAGS.verbose,
     )
+    faults.point("eval")
     final = evaluate(model, vocab, eval_pairs)
-    samples = [s.decode() for s, _ in eval_pairs.take(2).as_numpy_iterator()]
-    saved_model = export_translator(
-        model,
-        vocab.model_proto,
-        os.path.join(output_dir, "saved_model"),
-        sample_sentences=samples,
-        max_length=FLAGS.max_length,
-        beam_size=FLAGS.beam_size,
-        alpha=FLAGS.alpha,
-        threshold=FLAGS.log_alpha_threshold,
-    )
+    saved_model = None
+    if FLAGS.export:
+        from state_of_sparsity.export import export_translator
+
+        samples = [s.decode() for s, _ in eval_pairs.take(2).as_numpy_iterator()]
+        saved_model = export_translator(
+            model,
+            vocab.model_proto,
+            os.path.join(output_dir, "saved_model"),
+            sample_sentences=samples,
+            max_length=FLAGS.max_length,
+            beam_size=FLAGS.beam_size,
+            alpha=FLAGS.alpha,
+            threshold=FLAGS.log_alpha_threshold,
+        )
+        faults.point("export")
     results = {
         "flags": {f.name: f.value for f in FLAGS.get_key_flags_for_module(__name__)},
         "step": step,
         "vocab_size": vocab.size,
         "eval": final,
         "saved_model": saved_model,
-        "seconds": time.time() - started,
+        "seconds": clock(),
     }
-    results_path = os.path.join(output_dir, "results.json")
     checkpoints.write_json(results_path, results)
-    bleu = f", BLEU {final['bleu']:.2f}" if "bleu" in final else ""
-    print(
-        f"step {step}: eval loss {final['loss']:.4f}, token accuracy "
-        f"{final['token_accuracy']:.4f}{bleu}, global sparsity {final['global_sparsity']:.4f}; "
-        f"results in {results_path}"
-    )
+    print(summary(step, final, results_path))
     return 0
 
 
 def _main(argv):
-    return launch.guarded(run, "train_transformer", argv)
+    return launch.guarded(run, BINARY, argv, __name__)
 
 
 def main():

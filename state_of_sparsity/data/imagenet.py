@@ -23,9 +23,19 @@ import os
 
 import tensorflow as tf
 
-__all__ = ["CROP_PADDING", "preprocess_train", "preprocess_eval", "load", "DatasetInfo"]
+from state_of_sparsity.data.epochs import shuffled_epochs
+
+__all__ = [
+    "CROP_PADDING",
+    "SHUFFLE_BUFFER",
+    "DatasetInfo",
+    "load",
+    "preprocess_eval",
+    "preprocess_train",
+]
 
 CROP_PADDING = 32
+SHUFFLE_BUFFER = 1024  # training shuffle buffer, in examples (the reference's)
 
 
 def _decode_and_crop(image_bytes, box):
@@ -103,11 +113,19 @@ def preprocess_train(image_bytes, size: int = 224, seed=(0, 0)):
 
 
 class DatasetInfo:
-    """What a source provides: ``num_classes`` and the examples per split."""
+    """What a source provides: ``num_classes``, the examples per split (tfds) or the files
+    (TFRecords)."""
 
-    def __init__(self, num_classes: int, num_examples: dict):
+    def __init__(self, num_classes: int, num_examples: dict, files: tuple = ()):
         self.num_classes = num_classes
         self.num_examples = num_examples
+        self.files = files
+
+
+# Per process: TFRecord files whose first record was checked, and record counts per file set
+# (a train_and_eval run loads the training files again at every evaluation interval).
+_CHECKED_FILES: set = set()
+_RECORD_COUNTS: dict = {}
 
 
 def _tfds(dataset, data_dir, manual_dir, split):
@@ -158,8 +176,30 @@ def _tfrecords(data_dir, split, num_classes):
         ex = tf.io.parse_single_example(record, features)
         return ex["image/encoded"], tf.cast(ex["image/class/label"], tf.int32) - 1
 
+    for path in files:  # a cheap check of every file (once per process): its first record parses
+        if path in _CHECKED_FILES:
+            continue
+        try:
+            for _ in tf.data.TFRecordDataset(path).take(1).map(parse):
+                pass
+        except tf.errors.OpError as error:
+            reason = (error.message or type(error).__name__).strip().splitlines()[0][:200]
+            raise ValueError(f"{path} is not a valid TFRecord file of examples: {reason}") from None
+        _CHECKED_FILES.add(path)
     ds = tf.data.TFRecordDataset(files, buffer_size=8 << 20).map(parse)
-    return ds, DatasetInfo(num_classes, {})
+    return ds, DatasetInfo(num_classes, {}, files=tuple(files))
+
+
+def _epoch_size(ds, info, split) -> int:
+    """Examples in an epoch of ``split``: the tfds metadata, or the TFRecords counted (read
+    through once, undecoded; once per process and set of files)."""
+    if info.num_examples.get(split):
+        return info.num_examples[split]
+    if info.files not in _RECORD_COUNTS:
+        _RECORD_COUNTS[info.files] = int(
+            ds.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1)
+        )
+    return _RECORD_COUNTS[info.files]
 
 
 def load(
@@ -180,10 +220,13 @@ def load(
 
     ``training`` (default: split == "train") selects the train preprocessing, shuffling, infinite
     repetition and ``drop_remainder``; eval data is read once, in order. The training stream is a
-    deterministic function of (``seed``, step): the shuffle is seeded and every example's crop
-    and flip use a stateless seed (``seed``, its index in the stream). ``initial_step`` skips
-    that many batches (before decoding), so a resumed run sees exactly the batches an
-    uninterrupted one would. ``seed=None`` draws one.
+    deterministic function of (``seed``, step): epochs follow each other, each shuffled with its
+    own seed (``seed``, epoch), and every example's crop and flip use a stateless seed
+    (``seed``, its index in the stream). ``initial_step`` starts the stream at that batch: at
+    its epoch, skipping the examples before it within that epoch (undecoded), so a resumed run
+    sees exactly the batches an uninterrupted one would and reads at most one epoch to get there,
+    whatever the step (the epoch's size comes from the tfds metadata; TFRecord files are counted
+    once, undecoded). ``seed=None`` draws one.
     """
     if data_format not in ("tfds", "tfrecord"):
         raise ValueError(f"`data_format` must be 'tfds' or 'tfrecord', got {data_format!r}.")
@@ -200,8 +243,14 @@ def load(
     if training:
         if seed is None:
             seed = int(tf.random.uniform([], maxval=2**31 - 1, dtype=tf.int64))
-        ds = ds.repeat().shuffle(1024, seed=seed).enumerate()
-        ds = ds.skip(initial_step * batch_size)
+        epoch = offset = start = 0
+        if initial_step:
+            epoch_size = _epoch_size(ds, info, split)
+            if not epoch_size:
+                raise ValueError(f"The {split!r} split holds no examples.")
+            epoch, offset = divmod(initial_step * batch_size, epoch_size)
+            start = epoch * epoch_size
+        ds = shuffled_epochs(ds, SHUFFLE_BUFFER, seed, epoch).enumerate(start=start).skip(offset)
         ds = ds.map(
             lambda index, example: (
                 preprocess_train(

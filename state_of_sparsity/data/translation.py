@@ -35,6 +35,8 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import tensorflow as tf
 
+from state_of_sparsity.data.epochs import shuffled_epochs
+
 __all__ = [
     "PAD_ID",
     "EOS_ID",
@@ -431,13 +433,17 @@ def make_dataset(
     which this does not). Spec: ``batch_tokens`` 2048; ``max_length`` 256 (t2t
     ``transformer_base``) or 64 (the paper's TPU runs).
 
-    ``training``: shuffled (a buffer of ``SHUFFLE_BUFFER`` pairs, seeded, reshuffled each epoch)
-    and repeated forever; the stream of batches is a deterministic function of (``pairs``,
-    ``seed``) — and of TensorFlow's global seed, when one is set (``tf.random.set_seed``,
-    ``keras.utils.set_random_seed``), which tf.data combines with ``seed`` — so
-    ``initial_step=N`` (skip the first N batches; this reads and tokenizes them) resumes exactly
-    where step N of an uninterrupted run was. Evaluation: one pass, no shuffle, a deterministic
-    order (the bucketing reorders pairs; partial batches are kept).
+    ``training``: epoch after epoch forever, each shuffled with its own seed (a buffer of
+    ``SHUFFLE_BUFFER`` pairs, seeded with (``seed``, epoch)) and batched on its own (the partial
+    batches left in the buckets at the end of an epoch are emitted then, so an epoch gives the
+    same number of batches whatever its order); the stream of batches is a deterministic
+    function of (``pairs``, ``seed``) (see ``epochs.shuffled_epochs``). ``initial_step=N``
+    resumes exactly where step N of an uninterrupted run was, at a cost bounded by the epoch,
+    whatever N: at most one pass over the pairs counts an epoch's batches (tokenizing, without
+    batching; it stops early when N lies in the first epoch), then the batches of N's epoch
+    before N are skipped.
+    Evaluation: one pass, no shuffle, a deterministic order (the bucketing reorders pairs;
+    partial batches are kept).
     """
     _check_int("batch_tokens", batch_tokens, 1)
     _check_int("max_length", max_length, 2)
@@ -498,21 +504,50 @@ def make_dataset(
         decoder_inputs = tf.pad(targets, [[0, 0], [1, 0]])[:, :-1]
         return (inputs, decoder_inputs), targets
 
+    def batched(ds):
+        ds = ds.map(tokenize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.filter(short_enough)
+        ds = ds.bucket_by_sequence_length(
+            lambda source, target: tf.maximum(tf.size(source), tf.size(target)),
+            bucket_boundaries=boundaries,
+            bucket_batch_sizes=batch_sizes,
+            padded_shapes=([None], [None]),
+            padding_values=(PAD_ID, PAD_ID),
+        )
+        return ds.map(as_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
     options = tf.data.Options()
     options.deterministic = True
     ds = pairs.with_options(options)
-    if training:
-        ds = ds.shuffle(SHUFFLE_BUFFER, seed=int(seed), reshuffle_each_iteration=True).repeat()
-    ds = ds.map(tokenize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.filter(short_enough)
-    ds = ds.bucket_by_sequence_length(
-        lambda source, target: tf.maximum(tf.size(source), tf.size(target)),
-        bucket_boundaries=boundaries,
-        bucket_batch_sizes=batch_sizes,
-        padded_shapes=([None], [None]),
-        padding_values=(PAD_ID, PAD_ID),
-    )
-    ds = ds.map(as_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if not training:
+        return batched(ds).prefetch(tf.data.AUTOTUNE)
+    epoch = offset = 0
     if initial_step:
-        ds = ds.skip(initial_step)
-    return ds.prefetch(tf.data.AUTOTUNE)
+        lengths = ds.map(tokenize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        lengths = lengths.filter(short_enough).map(
+            lambda source, target: tf.maximum(tf.size(source), tf.size(target))
+        )
+        epoch, offset = _locate(initial_step, lengths, boundaries, batch_sizes, max_length)
+
+    stream = shuffled_epochs(ds, SHUFFLE_BUFFER, seed, epoch, transform=batched)
+    if offset:
+        stream = stream.skip(offset)
+    return stream.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _locate(step, lengths, boundaries, batch_sizes, max_length) -> tuple[int, int]:
+    """(epoch, batch within it) of batch ``step`` of the training stream. An epoch's batch count
+    depends only on how many pairs fall in each bucket — ceil(count / batch size) per bucket, the
+    last batch of each flushed, partial, at the epoch's end — not on their order, so it is
+    counted from the ``lengths`` of the pairs, read until the epoch is known to hold more than
+    ``step`` batches (then ``step`` lies in epoch 0), or to its end."""
+    counts = np.zeros(len(batch_sizes), np.int64)
+    sizes = np.asarray(batch_sizes, np.int64)
+    for chunk in lengths.batch(1024).as_numpy_iterator():
+        np.add.at(counts, np.searchsorted(boundaries, chunk, side="right"), 1)
+        if int((counts // sizes).sum()) > step:
+            return 0, step
+    per_epoch = int((-(-counts // sizes)).sum())
+    if not per_epoch:
+        raise ValueError(f"No training pair fits in --max_length={max_length} tokens.")
+    return divmod(step, per_epoch)

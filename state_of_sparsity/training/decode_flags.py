@@ -10,7 +10,8 @@ from absl import flags
 flags.DEFINE_integer("beam_size", 4, "Beam size (1: greedy decoding).")
 flags.DEFINE_float("alpha", 0.6, "Length penalty exponent: ((5 + len) / 6)^alpha.")
 flags.DEFINE_integer(
-    "max_length", 256,
+    "max_length", None,
     "Longest sequence in tokens, EOS included: training pairs beyond it are dropped; decoding "
-    "cuts sources to it and produces at most that many tokens.",
+    "cuts sources to it and produces at most that many tokens (default: 256 for "
+    "train_transformer, the run's own for decode_transformer).",
 )  # fmt: skip

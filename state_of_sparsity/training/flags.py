@@ -1,6 +1,7 @@
-"""The absl flags every training binary shares (``train_resnet50``, ``train_transformer``).
+"""The absl flags every training binary shares (``train_resnet50``, ``train_transformer``; the
+tools use some of them too).
 
-Defined once here, so both binaries can live in one process (a notebook, the in-process
+Defined once here, so the binaries can live in one process (a notebook, the in-process
 integration tests). Flags whose default differs per binary default to None here and are filled
 in by ``resolve_defaults`` when the binary starts (the help text names each binary's default).
 """
@@ -16,8 +17,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("output_dir", None, "Checkpoints, logs, SavedModel and results.json.")
 flags.DEFINE_string(
     "dataset", None,
-    "tfds dataset (default: imagenet2012 for train_resnet50, wmt14_translate/de-en for "
-    "train_transformer).",
+    "tfds dataset (default: imagenet2012 for train_resnet50 and evaluate_resnet50, "
+    "wmt14_translate/de-en for train_transformer).",
 )  # fmt: skip
 flags.DEFINE_string("data_dir", None, "tfds data_dir (prepared data), or the TFRecord directory.")
 flags.DEFINE_integer(
@@ -33,13 +34,21 @@ flags.DEFINE_enum(
 flags.DEFINE_string("tpu", None, "TPU address (--distribution_strategy=tpu).")
 flags.DEFINE_integer("logical_cpus", 0, "> 1: split the CPU into that many devices (for testing).")
 flags.DEFINE_integer("seed", 0, "Seed of initialisation, data order, augmentation and noise.")
-flags.DEFINE_integer("verbose", 2, "Keras fit verbosity.")
+flags.DEFINE_integer("verbose", 2, "Keras fit verbosity (its lines come once per checkpoint).")
+flags.DEFINE_integer(
+    "log_every_steps", 100, "Print the step, loss and steps/s every this many steps (0: never)."
+)
+flags.DEFINE_bool("export", True, "Write the SavedModel at the end (--noexport: skip it).")
 flags.DEFINE_integer(
     "pruning_frequency", None,
     "Steps between mask updates (default: 2,000 for ResNet-50, 10,000 for the Transformer).",
 )  # fmt: skip
 flags.DEFINE_float("clip_log_alpha", 8.0, "VD training clip of log alpha.")
-flags.DEFINE_float("log_alpha_threshold", 3.0, "VD eval threshold (the paper's RN50 used 0.5).")
+flags.DEFINE_float(
+    "log_alpha_threshold", None,
+    "VD eval threshold: a weight is pruned iff log alpha >= it (default: 3.0 for training, the "
+    "model's own for the tools; the paper's RN50 used 0.5).",
+)  # fmt: skip
 
 
 def resolve_defaults(**defaults) -> None:

@@ -100,7 +100,7 @@ def test_reported_numbers_match_the_exported_models(tiny_run):
 def test_bad_flags_fail_cleanly_and_write_nothing(tmp_path, flag, message):
     out = tmp_path / "out"
     proc = run(flag, f"--output_dir={out}")
-    assert proc.returncode != 0
+    assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not out.exists()
@@ -110,7 +110,7 @@ def test_unwritable_output_dir(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     proc = run("--technique=dense", "--epochs=1", f"--output_dir={blocker}")
-    assert proc.returncode != 0 and "--output_dir" in proc.stderr
+    assert proc.returncode == 2 and "--output_dir" in proc.stderr
     assert blocker.read_text() == "not a directory"
     proc = run("--technique=dense", "--epochs=1", f"--output_dir={blocker}/sub")
-    assert proc.returncode != 0 and "not writable" in proc.stderr
+    assert proc.returncode == 2 and f"--output_dir={blocker}/sub cannot be created" in proc.stderr

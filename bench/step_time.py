@@ -4,7 +4,7 @@ What is timed
 -------------
 For each model (``cnn``: a small CNN on 32x32x3; ``resnet50``:
 ``keras.applications.ResNet50(weights=None)``; ``resnet50_sos``: the repo's own ResNet-50 v1.5,
-``state_of_sparsity.models.resnet.resnet(50)``, with ``weight_decay=0``, its default, as the
+``state_of_sparsity.paper.models.resnet.resnet(50)``, with ``weight_decay=0``, its default, as the
 other two have no weight decay either; both ResNets at ``--resnet_size`` / ``--resnet_batch`` /
 ``--resnet_classes``):
 
@@ -301,12 +301,12 @@ def build_arch(K, name: str, args):
     if name == "cnn":
         return small_cnn(K)
     if name == "transformer":  # Keras 3 only, like resnet50_sos; dropout 0.1 (base v3)
-        from state_of_sparsity.models.transformer import transformer
+        from state_of_sparsity.paper.models.transformer import transformer
 
         return transformer(args.transformer_preset, args.transformer_vocab)
     size = args.resnet_size
     if name == "resnet50_sos":  # Keras 3 only (no tf_keras twin: see PEER_MODELS)
-        from state_of_sparsity.models.resnet import resnet
+        from state_of_sparsity.paper.models.resnet import resnet
 
         # weight_decay=0 (the default): no L2 term, like the keras.applications ResNet50.
         return resnet(
@@ -354,7 +354,7 @@ def loss_for(name: str, classes: int):
     import keras
 
     if name == "transformer":
-        from state_of_sparsity.training.losses import PaddedSequenceCrossentropy
+        from state_of_sparsity.paper.training.losses import PaddedSequenceCrossentropy
 
         return PaddedSequenceCrossentropy(classes, label_smoothing=0.1)
     return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits(name))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Launcher for ``state_of_sparsity.cli.evaluate_resnet50`` (also a console script)."""
+"""Launcher for ``state_of_sparsity.paper.cli.evaluate_resnet50`` (also a console script)."""
 
-from state_of_sparsity.cli.evaluate_resnet50 import main
+from state_of_sparsity.paper.cli.evaluate_resnet50 import main
 
 if __name__ == "__main__":
     main()

@@ -2,8 +2,9 @@
 
 The mask always comes from a finished magnitude-pruning run (spec §6). Scratch-e / scratch-b:
 its final masks, a fresh initialisation, the same or a longer training budget. Lottery ticket:
-its final masks and its step-0 values (``ckpt-0``, which every run of the harness saves).
-Augmented initialisation is the model's ``init_sparsity`` option.
+its final masks and its step-0 values. Both functions copy from a *source* model of the same
+architecture (e.g. the pruning run's final model and its step-0 model; the paper's binaries load
+them from the run's checkpoints).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from keras import ops
 
 from state_of_sparsity import traversal
 from state_of_sparsity.layers.pruning import PruningWrapper
-from state_of_sparsity.training.checkpoints import load_model_from_checkpoint
 
 __all__ = ["copy_masks", "copy_initial_values"]
 
@@ -21,23 +21,23 @@ def _pruning_wrappers(model) -> dict:
     return {p: w for p, w in traversal.wrappers(model) if isinstance(w, PruningWrapper)}
 
 
-def copy_masks(checkpoint, model) -> int:
-    """Copies every mask of the run saved at ``checkpoint`` (a file or a checkpoint directory)
-    into the pruning wrappers of ``model``; returns the number of masks copied."""
-    source, _ = load_model_from_checkpoint(checkpoint)
+def copy_masks(source, model, name: str = "the source model") -> int:
+    """Copies every mask of ``source`` into the pruning wrappers of ``model`` (same paths and
+    shapes); returns the number of layers whose masks were copied. ``name`` names the source in
+    errors."""
     have, want = _pruning_wrappers(source), _pruning_wrappers(model)
     if set(have) != set(want):
         missing = sorted(set(want) - set(have))
         extra = sorted(set(have) - set(want))
         raise ValueError(
-            f"The masks in {checkpoint!r} belong to another architecture: missing {missing}, "
+            f"The masks in {name} belong to another architecture: missing {missing}, "
             f"unexpected {extra}."
         )
     for path, wrapper in want.items():
         for mask, target in zip(have[path].masks, wrapper.masks, strict=True):
             if tuple(mask.shape) != tuple(target.shape):
                 raise ValueError(
-                    f"The mask of {path!r} in {checkpoint!r} has shape {tuple(mask.shape)}, the "
+                    f"The mask of {path!r} in {name} has shape {tuple(mask.shape)}, the "
                     f"model's {tuple(target.shape)}: another depth or width?"
                 )
             target.assign(ops.convert_to_numpy(mask))
@@ -54,10 +54,10 @@ def _state_layers(model) -> dict:
     return layers
 
 
-def copy_initial_values(checkpoint, model) -> int:
-    """Copies every value except masks from ``checkpoint`` into ``model`` (kernels, biases,
-    normalisation statistics); returns the number of variables copied."""
-    source, _ = load_model_from_checkpoint(checkpoint)
+def copy_initial_values(source, model, name: str = "the source model") -> int:
+    """Copies every value except masks from ``source`` into ``model`` (kernels, biases,
+    normalisation statistics); returns the number of variables copied. ``name`` names the
+    source in errors."""
     have, want = _state_layers(source), _state_layers(model)
     copied = 0
     for path, layer in want.items():
@@ -70,7 +70,7 @@ def copy_initial_values(checkpoint, model) -> int:
                 continue
             match = [v for v in have.get(path, layer).weights if v.name == variable.name]
             if path not in have or len(match) != 1 or match[0].shape != variable.shape:
-                raise ValueError(f"{checkpoint!r} has no value for {path}/{variable.name} of "
+                raise ValueError(f"{name} has no value for {path}/{variable.name} of "
                                  f"shape {tuple(variable.shape)}.")  # fmt: skip
             variable.assign(ops.convert_to_numpy(match[0]))
             copied += 1

@@ -8,11 +8,11 @@ running the graph on symbolic inputs, and the weights are copied across afterwar
 subclassed model used as a layer) are sparsified inside: see ``layers.nested``.
 
 Subclassed models cannot be cloned generically. Those using the ``sos.layers.Sparsifiable``
-protocol are rebuilt from their config with the planned wrappers (e.g.
-``sos.models.transformer.Transformer``). Others wrap their layers where they create them
-(``self.fc = sos.layers.MagnitudePruning(keras.layers.Dense(10), schedule=...)``); ``strip``
-then returns a copy whose wrappers are swapped for plain layers (for inference and SavedModel
-export; see ``strip``).
+protocol are rebuilt from their config with the planned wrappers (e.g. the paper's
+``state_of_sparsity.paper.models.transformer.Transformer``). Others wrap their layers where they
+create them (``self.fc = sos.layers.MagnitudePruning(keras.layers.Dense(10), schedule=...)``);
+``strip`` then returns a copy whose wrappers are swapped for plain layers (for inference and
+SavedModel export; see ``strip``).
 """
 
 from __future__ import annotations

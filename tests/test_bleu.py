@@ -1,4 +1,5 @@
-"""BLEU (state_of_sparsity.bleu) against multi-bleu.perl's formula written out independently."""
+"""BLEU (state_of_sparsity.paper.translation.bleu) against multi-bleu.perl's formula, written
+out independently."""
 
 import math
 from collections import Counter
@@ -6,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from state_of_sparsity.bleu import compound_split, sacrebleu_bleu, tokenized_bleu
+from state_of_sparsity.paper.translation.bleu import compound_split, sacrebleu_bleu, tokenized_bleu
 
 
 def multi_bleu(hypotheses, references):

@@ -1,5 +1,6 @@
-"""Greedy and beam search (state_of_sparsity.decoding) against references written from the
-formulas: exhaustive enumeration of all sequences, a plain-Python beam step, and a NumPy greedy.
+"""Greedy and beam search (state_of_sparsity.paper.translation.decoding) against references
+written from the formulas: exhaustive enumeration of all sequences, a plain-Python beam step,
+and a NumPy greedy.
 
 The toy model's logits depend on the whole prefix: a random table row indexed by the prefix's
 hash (sum_j y_j * V**j) mod TABLE_ROWS. Generated tokens are never PAD = 0, so the hash is unique
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from state_of_sparsity.decoding import (
+from state_of_sparsity.paper.translation.decoding import (
     EOS_ID,
     PAD_ID,
     beam_search,

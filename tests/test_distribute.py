@@ -200,7 +200,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
 import numpy as np
-from state_of_sparsity.training.losses import PaddedSequenceCrossentropy
+from state_of_sparsity.paper.training.losses import PaddedSequenceCrossentropy
 rng = np.random.default_rng(0)
 x = rng.standard_normal((8, 3, 4)).astype("float32")
 y = rng.integers(1, 5, (8, 3))  # no padding: both replicas hold the same token count

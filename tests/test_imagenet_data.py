@@ -29,7 +29,7 @@ def png(height, width):
 def test_eval_crop_geometry():
     import tensorflow as tf
 
-    from state_of_sparsity.data import imagenet
+    from state_of_sparsity.paper.data import imagenet
 
     # side = size / (size + 32) * min(h, w); offsets ((h - side) + 1) // 2, ((w - side) + 1) // 2
     box = imagenet._center_box(tf.constant([375, 500, 3]), 224).numpy()
@@ -41,7 +41,7 @@ def test_eval_crop_geometry():
 def test_preprocessing_shapes_and_ranges(encode):
     import tensorflow as tf
 
-    from state_of_sparsity.data import imagenet
+    from state_of_sparsity.paper.data import imagenet
 
     data = tf.constant(encode())
     for image in (
@@ -55,7 +55,7 @@ def test_preprocessing_shapes_and_ranges(encode):
 def test_train_preprocessing_is_a_function_of_the_seed():
     import tensorflow as tf
 
-    from state_of_sparsity.data import imagenet
+    from state_of_sparsity.paper.data import imagenet
 
     data = tf.constant(jpeg(120, 90))
     first = imagenet.preprocess_train(data, 32, seed=(3, 4)).numpy()
@@ -71,7 +71,7 @@ def prepared(tmp_path_factory):
 
 
 def test_tfds_manual_build_from_testdata(prepared):
-    from state_of_sparsity.data import imagenet
+    from state_of_sparsity.paper.data import imagenet
 
     kwargs = {"batch_size": 4, "image_size": 24, "data_dir": prepared, "manual_dir": MANUAL}
     train, info = imagenet.load("train", seed=5, **kwargs)
@@ -94,7 +94,7 @@ def test_resuming_far_into_training_reads_at_most_an_epoch(prepared, monkeypatch
     stream's batches and reads the current epoch's records, not the ~1,000 before them."""
     import tensorflow as tf
 
-    from state_of_sparsity.data import imagenet
+    from state_of_sparsity.paper.data import imagenet
 
     kwargs = {"batch_size": 4, "image_size": 16, "data_dir": prepared, "manual_dir": MANUAL,
               "seed": 7}  # fmt: skip
@@ -141,7 +141,7 @@ def _tfrecord_file(path, labels):
 
 def test_tfrecord_format_with_one_based_labels(tmp_path):
 
-    from state_of_sparsity.data import imagenet
+    from state_of_sparsity.paper.data import imagenet
 
     _tfrecord_file(str(tmp_path / "validation-00000-of-00001"), (1, 2, 3))
     ds, info = imagenet.load(
@@ -162,7 +162,7 @@ def test_tfrecord_format_with_one_based_labels(tmp_path):
 
 
 def test_corrupt_tfrecord_file_is_named(tmp_path):
-    from state_of_sparsity.data import imagenet
+    from state_of_sparsity.paper.data import imagenet
 
     _tfrecord_file(str(tmp_path / "validation-00000-of-00002"), (1, 2))
     bad = tmp_path / "validation-00001-of-00002"
@@ -172,7 +172,7 @@ def test_corrupt_tfrecord_file_is_named(tmp_path):
 
 
 def test_clear_errors(tmp_path):
-    from state_of_sparsity.data import imagenet
+    from state_of_sparsity.paper.data import imagenet
 
     empty = tmp_path / "empty"
     empty.mkdir()

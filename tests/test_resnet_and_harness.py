@@ -10,9 +10,15 @@ import pytest
 from keras import ops
 
 import state_of_sparsity as sos
-from state_of_sparsity.models import resnet
-from state_of_sparsity.training import checkpoints, loop, losses, lr_schedules, schedule_checks
-from state_of_sparsity.training.errors import UsageError
+from state_of_sparsity.paper.models import resnet
+from state_of_sparsity.paper.training import (
+    checkpoints,
+    loop,
+    losses,
+    lr_schedules,
+    schedule_checks,
+)
+from state_of_sparsity.paper.training.errors import UsageError
 
 
 def np_(x):

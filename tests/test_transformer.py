@@ -10,14 +10,14 @@ from keras import ops
 
 import state_of_sparsity as sos
 from state_of_sparsity.layers.registry import TiedEmbedding
-from state_of_sparsity.models.transformer import (
+from state_of_sparsity.paper.models.transformer import (
     PRESETS,
     Transformer,
     timing_signal,
     transformer,
     translate_ids,
 )
-from state_of_sparsity.training.losses import PaddedSequenceCrossentropy
+from state_of_sparsity.paper.training.losses import PaddedSequenceCrossentropy
 
 VOCAB = 23
 SCHEDULE = sos.PolynomialDecay(0.0, 0.5, begin_step=0, end_step=10, frequency=1)

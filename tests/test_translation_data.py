@@ -28,7 +28,7 @@ def read_lines(name):
 
 @pytest.fixture(scope="module")
 def vocab():
-    from state_of_sparsity.data import translation
+    from state_of_sparsity.paper.translation import data as translation
 
     sentences = [
         s
@@ -39,13 +39,13 @@ def vocab():
 
 
 def train_pairs(count=3000):
-    from state_of_sparsity.data import translation
+    from state_of_sparsity.paper.translation import data as translation
 
     return translation.read_parallel_files(toy("train.en.gz"), toy("train.de.gz")).take(count)
 
 
 def dev_pairs():
-    from state_of_sparsity.data import translation
+    from state_of_sparsity.paper.translation import data as translation
 
     return translation.read_parallel_files(toy("dev.en"), toy("dev.de"))
 
@@ -100,7 +100,7 @@ def test_read_parallel_files_plain_and_gzip():
 
 
 def test_read_parallel_files_strips_trailing_whitespace(tmp_path):
-    from state_of_sparsity.data import translation
+    from state_of_sparsity.paper.translation import data as translation
 
     (tmp_path / "a.en").write_bytes(b"one \r\ntwo\t\r\nthree")  # no final newline
     with gzip.open(tmp_path / "a.de.gz", "wb") as f:
@@ -114,7 +114,7 @@ def test_read_parallel_files_strips_trailing_whitespace(tmp_path):
 
 
 def test_read_parallel_files_errors(tmp_path):
-    from state_of_sparsity.data import translation
+    from state_of_sparsity.paper.translation import data as translation
 
     source, target, empty = tmp_path / "s.en", tmp_path / "t.de.gz", tmp_path / "e.de"
     source.write_text("a\nb\nc\n")
@@ -140,7 +140,7 @@ def test_read_parallel_files_errors(tmp_path):
 
 
 def test_sentences_for_vocab_interleaves_and_limits():
-    from state_of_sparsity.data import translation
+    from state_of_sparsity.paper.translation import data as translation
 
     en, de = read_lines("dev.en"), read_lines("dev.de")
     assert list(translation.sentences_for_vocab(dev_pairs(), 5)) == [
@@ -159,7 +159,7 @@ def test_tfds_pairs_with_mock_data_and_unprepared_dir(tmp_path):
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    from state_of_sparsity.data import translation
+    from state_of_sparsity.paper.translation import data as translation
 
     with tfds.testing.mock_data(num_examples=4):
         pairs = translation.tfds_pairs("train", str(tmp_path))
@@ -181,7 +181,7 @@ def test_tfds_pairs_with_mock_data_and_unprepared_dir(tmp_path):
 def test_vocabulary_specials_and_round_trip(vocab):
     import sentencepiece as spm
 
-    from state_of_sparsity.data import translation
+    from state_of_sparsity.paper.translation import data as translation
 
     assert (translation.PAD_ID, translation.EOS_ID, translation.UNK_ID) == (0, 1, 2)
     assert vocab.size == VOCAB_SIZE
@@ -206,7 +206,7 @@ def test_vocabulary_specials_and_round_trip(vocab):
 
 
 def test_vocabulary_save_load_and_deterministic_training(vocab, tmp_path):
-    from state_of_sparsity.data import translation
+    from state_of_sparsity.paper.translation import data as translation
 
     path = tmp_path / "vocab.model"
     vocab.save(path)
@@ -222,7 +222,7 @@ def test_vocabulary_save_load_and_deterministic_training(vocab, tmp_path):
 
 
 def test_vocabulary_size_errors():
-    from state_of_sparsity.data import translation
+    from state_of_sparsity.paper.translation import data as translation
 
     text = read_lines("dev.en") + read_lines("dev.de")
     with pytest.raises(ValueError, match=r"--vocab_size=10 is too small .*at least \d+"):
@@ -249,7 +249,7 @@ def test_tf_tokenizer_matches_encode(vocab):
 
 
 def test_default_bucket_boundaries_are_t2ts():
-    from state_of_sparsity.data import translation
+    from state_of_sparsity.paper.translation import data as translation
 
     # t2t's data_reader._bucket_boundaries(64): 8, then max(x + 1, int(1.1 x)) while < 64.
     assert translation.default_bucket_boundaries(64) == [
@@ -277,7 +277,7 @@ def check_batch(batch, batch_tokens, max_length):
 
 
 def test_make_dataset_batches(vocab):
-    from state_of_sparsity.data import translation
+    from state_of_sparsity.paper.translation import data as translation
 
     ds = translation.make_dataset(train_pairs(), vocab, batch_tokens=256, max_length=24)
     assert ds.element_spec[1].shape.as_list() == [None, None]
@@ -289,7 +289,7 @@ def test_make_dataset_batches(vocab):
 
 
 def test_make_dataset_is_deterministic_and_resumes(vocab):
-    from state_of_sparsity.data import translation
+    from state_of_sparsity.paper.translation import data as translation
 
     def batches(seed=0, initial_step=0, count=6):
         ds = translation.make_dataset(
@@ -319,7 +319,7 @@ def test_resuming_far_into_training_reads_at_most_two_epochs(vocab):
     epoch to count its batches and then the current one — not the 20 before it."""
     import tensorflow as tf
 
-    from state_of_sparsity.data import translation
+    from state_of_sparsity.paper.translation import data as translation
 
     tf.random.set_seed(0)  # the binaries' default; tf.data's seed helper trips on 0
     pairs = train_pairs(120)
@@ -354,7 +354,7 @@ def test_resuming_far_into_training_reads_at_most_two_epochs(vocab):
 
 
 def test_make_dataset_eval_has_every_pair_once(vocab):
-    from state_of_sparsity.data import translation
+    from state_of_sparsity.paper.translation import data as translation
 
     en, de = read_lines("dev.en"), read_lines("dev.de")
     expected = collections.Counter(
@@ -383,7 +383,7 @@ def test_make_dataset_eval_has_every_pair_once(vocab):
 def test_make_dataset_errors(vocab):
     import tensorflow as tf
 
-    from state_of_sparsity.data import translation
+    from state_of_sparsity.paper.translation import data as translation
 
     pairs = dev_pairs()
     with pytest.raises(ValueError, match="--batch_tokens=32 must be >= --max_length=64"):

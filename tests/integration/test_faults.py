@@ -82,7 +82,7 @@ def invoke(binary, argv, capsys=None, env=None, monkeypatch=None) -> Outcome:
     warnings (under Python's default filters) and log records >= WARNING are its lines."""
     from absl import flags
 
-    module = importlib.import_module(f"state_of_sparsity.cli.{binary}")
+    module = importlib.import_module(f"state_of_sparsity.paper.cli.{binary}")
     flags.FLAGS.unparse_flags()
     flags.FLAGS([binary, *argv])
     for name, value in (env or {}).items():
@@ -151,7 +151,7 @@ def copy_run(source, tmp_path, name="run"):
 
 
 def weights(checkpoint):
-    from state_of_sparsity.training.checkpoints import load_model_from_checkpoint
+    from state_of_sparsity.paper.training.checkpoints import load_model_from_checkpoint
 
     model, step = load_model_from_checkpoint(str(checkpoint))
     return step, {f"{i}:{v.name}": np.asarray(v) for i, v in enumerate(model.weights)}
@@ -196,7 +196,7 @@ def deterministic_ops():
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     """tfds imagenet2012 built once from the tars of testdata."""
-    from state_of_sparsity.data import imagenet
+    from state_of_sparsity.paper.data import imagenet
 
     path = str(tmp_path_factory.mktemp("tfds"))
     imagenet.load("validation", batch_size=4, data_dir=path, manual_dir=MANUAL)

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from state_of_sparsity.data import mnist5k
+from state_of_sparsity.paper.data import mnist5k
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.path.join(ROOT, "bin", "train_lenet.py")

@@ -64,7 +64,7 @@ def common(data_dir, output_dir, steps, *extra):
 def run_in_process(argv):
     from absl import flags
 
-    from state_of_sparsity.cli import train_resnet50
+    from state_of_sparsity.paper.cli import train_resnet50
 
     flags.FLAGS.unparse_flags()
     flags.FLAGS(["train_resnet50", *argv])
@@ -72,7 +72,7 @@ def run_in_process(argv):
 
 
 def final_weights(output_dir):
-    from state_of_sparsity.training.checkpoints import load_model_from_checkpoint
+    from state_of_sparsity.paper.training.checkpoints import load_model_from_checkpoint
 
     model, step = load_model_from_checkpoint(os.path.join(output_dir, "checkpoints"))
     # Keyed by position and name: auto-generated paths (seed generators) differ between runs.
@@ -194,7 +194,7 @@ def run_tool(binary, argv):
 
     from absl import flags
 
-    module = importlib.import_module(f"state_of_sparsity.cli.{binary}")
+    module = importlib.import_module(f"state_of_sparsity.paper.cli.{binary}")
     flags.FLAGS.unparse_flags()
     flags.FLAGS([binary, *argv])
     return module._main([binary])

@@ -48,7 +48,7 @@ def deterministic_ops():
 def run_in_process(argv):
     from absl import flags
 
-    from state_of_sparsity.cli import train_transformer
+    from state_of_sparsity.paper.cli import train_transformer
 
     flags.FLAGS.unparse_flags()
     flags.FLAGS(["train_transformer", *argv])
@@ -67,7 +67,7 @@ def run_subprocess(binary, argv):
 
 
 def final_weights(output_dir):
-    from state_of_sparsity.training.checkpoints import load_model_from_checkpoint
+    from state_of_sparsity.paper.training.checkpoints import load_model_from_checkpoint
 
     model, step = load_model_from_checkpoint(os.path.join(output_dir, "checkpoints"))
     return step, {f"{i}:{v.name}": np.asarray(v) for i, v in enumerate(model.weights)}
@@ -110,7 +110,7 @@ def run_tool(binary, argv):
 
     from absl import flags
 
-    module = importlib.import_module(f"state_of_sparsity.cli.{binary}")
+    module = importlib.import_module(f"state_of_sparsity.paper.cli.{binary}")
     flags.FLAGS.unparse_flags()
     flags.FLAGS([binary, *argv])
     return module._main([binary])

@@ -29,9 +29,9 @@ import numpy as np
 from keras import ops
 
 # The saved model configs name these classes (the model, its optimizer schedule, loss, metrics).
-from state_of_sparsity.models import transformer  # noqa: F401
-from state_of_sparsity.training import faults, losses, lr_schedules, metrics  # noqa: F401
-from state_of_sparsity.training.errors import TrainingDiverged, UsageError, one_line
+from state_of_sparsity.paper.models import transformer  # noqa: F401
+from state_of_sparsity.paper.training import faults, losses, lr_schedules, metrics  # noqa: F401
+from state_of_sparsity.paper.training.errors import TrainingDiverged, UsageError, one_line
 
 __all__ = [
     "CHECKPOINT_INDEX",

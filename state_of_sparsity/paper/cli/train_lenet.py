@@ -35,8 +35,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
-from state_of_sparsity.cli import launch  # noqa: E402
-from state_of_sparsity.training.errors import UsageError  # noqa: E402
+from state_of_sparsity.paper.cli import launch  # noqa: E402
+from state_of_sparsity.paper.training.errors import UsageError  # noqa: E402
 
 BINARY = "train_lenet"
 RERUN_MAY_CHANGE = frozenset({"technique", "verbose", "output_dir"})
@@ -111,7 +111,7 @@ def _validated():
 
 def _schedules(techniques, steps: int):
     import state_of_sparsity as sos
-    from state_of_sparsity.training import schedule_checks
+    from state_of_sparsity.paper.training import schedule_checks
 
     def warn(message):
         launch.warn(BINARY, message)
@@ -154,7 +154,7 @@ def _train_one(technique, data, pruning, ramps, thresholds, output_dir):
     import numpy as np
 
     import state_of_sparsity as sos
-    from state_of_sparsity.models import lenet
+    from state_of_sparsity.paper.models import lenet
 
     (x, y), (x_test, y_test) = data
     keras.utils.set_random_seed(FLAGS.seed)
@@ -275,8 +275,8 @@ def _plot(results, path) -> None:
 def _existing_results(output_dir, recorded):
     """The rows already in ``output_dir``'s table (those of a run made before ``run.json``
     existed only if its recorded config matches)."""
-    from state_of_sparsity.training import run_dir
-    from state_of_sparsity.training.checkpoints import read_json
+    from state_of_sparsity.paper.training import run_dir
+    from state_of_sparsity.paper.training.checkpoints import read_json
 
     path = os.path.join(output_dir, "results.json")
     if not os.path.isfile(path):
@@ -303,10 +303,10 @@ def _recorded_flags() -> dict:
 
 def run() -> int:
     techniques, thresholds = _validated()
-    from state_of_sparsity.data import mnist5k
-    from state_of_sparsity.training import run_dir
-    from state_of_sparsity.training.checkpoints import write_json
-    from state_of_sparsity.training.errors import usage_errors
+    from state_of_sparsity.paper.data import mnist5k
+    from state_of_sparsity.paper.training import run_dir
+    from state_of_sparsity.paper.training.checkpoints import write_json
+    from state_of_sparsity.paper.training.errors import usage_errors
 
     output_dir = FLAGS.output_dir
     run_dir.check_output_dir(output_dir)

@@ -26,9 +26,9 @@ import math
 import keras
 from keras import ops
 
-from state_of_sparsity import decoding
 from state_of_sparsity.layers.registry import TiedEmbedding
 from state_of_sparsity.layers.sparsifiable import Sparsifiable
+from state_of_sparsity.paper.translation import decoding
 
 __all__ = [
     "PRESETS",

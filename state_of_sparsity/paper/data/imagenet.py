@@ -23,7 +23,7 @@ import os
 
 import tensorflow as tf
 
-from state_of_sparsity.data.epochs import shuffled_epochs
+from state_of_sparsity.paper.data.epochs import shuffled_epochs
 
 __all__ = [
     "CROP_PADDING",

@@ -34,10 +34,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
-from state_of_sparsity.cli import launch  # noqa: E402
-from state_of_sparsity.training import flags as harness_flags  # noqa: E402
-from state_of_sparsity.training import imagenet_flags  # noqa: E402
-from state_of_sparsity.training.errors import UsageError, usage_errors  # noqa: E402
+from state_of_sparsity.paper.cli import launch  # noqa: E402
+from state_of_sparsity.paper.training import flags as harness_flags  # noqa: E402
+from state_of_sparsity.paper.training import imagenet_flags  # noqa: E402
+from state_of_sparsity.paper.training.errors import UsageError, usage_errors  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(harness_flags)
@@ -144,7 +144,7 @@ def validate():
 def check_schedules():
     """The schedule flags against --train_steps (see ``training.schedule_checks``)."""
     import state_of_sparsity as sos
-    from state_of_sparsity.training import schedule_checks
+    from state_of_sparsity.paper.training import schedule_checks
 
     technique = METHODS[FLAGS.pruning_method]
 
@@ -199,8 +199,8 @@ def build_model(num_classes):
     import keras
 
     import state_of_sparsity as sos
-    from state_of_sparsity.models import resnet
-    from state_of_sparsity.training import losses, lr_schedules
+    from state_of_sparsity.paper.models import resnet
+    from state_of_sparsity.paper.training import losses, lr_schedules
 
     if FLAGS.precision == "bfloat16":
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -263,7 +263,7 @@ def regularizer_weight():
 
 
 def data(split, **kwargs):
-    from state_of_sparsity.data import imagenet
+    from state_of_sparsity.paper.data import imagenet
 
     return imagenet.load(
         split,
@@ -281,12 +281,15 @@ def apply_scratch_checkpoints(model):
     """Copies the masks of ``--load_mask_dir`` (and, for a lottery ticket, every other value of
     ``--initial_value_checkpoint``) into ``model``, checking that the architectures match."""
     from state_of_sparsity import experiments
+    from state_of_sparsity.paper.training.checkpoints import load_model_from_checkpoint
 
     with usage_errors("--load_mask_dir: "):
-        experiments.copy_masks(FLAGS.load_mask_dir, model)
+        source, _ = load_model_from_checkpoint(FLAGS.load_mask_dir)
+        experiments.copy_masks(source, model, repr(FLAGS.load_mask_dir))
     if FLAGS.initial_value_checkpoint:
         with usage_errors("--initial_value_checkpoint: "):
-            experiments.copy_initial_values(FLAGS.initial_value_checkpoint, model)
+            source, _ = load_model_from_checkpoint(FLAGS.initial_value_checkpoint)
+            experiments.copy_initial_values(source, model, repr(FLAGS.initial_value_checkpoint))
 
 
 def evaluate(model, eval_data):
@@ -313,7 +316,7 @@ def summary(step, result, path) -> str:
 def finished_results(output_dir, step):
     """The results of this run when it is finished at ``step`` (results.json of that step and
     mode, with its SavedModel when --export), else None."""
-    from state_of_sparsity.training import checkpoints
+    from state_of_sparsity.paper.training import checkpoints
 
     path = os.path.join(output_dir, "results.json")
     if step < FLAGS.train_steps or not os.path.isfile(path):
@@ -331,7 +334,7 @@ def finished_results(output_dir, step):
 
 def eval_only(model, output_dir):
     """--mode=eval: evaluates the latest intact checkpoint; writes eval.json."""
-    from state_of_sparsity.training import checkpoints, loop
+    from state_of_sparsity.paper.training import checkpoints, loop
 
     restored = loop.restore(model, loop.checkpoint_dir(output_dir), warn=_warn)
     if restored is None:
@@ -351,7 +354,7 @@ def _warn(message):
 
 
 def run() -> int:
-    from state_of_sparsity.training import run_dir
+    from state_of_sparsity.paper.training import run_dir
 
     clock = run_dir.RunClock()
     validate()
@@ -361,7 +364,7 @@ def run() -> int:
     import keras
 
     import state_of_sparsity as sos
-    from state_of_sparsity.training import checkpoints, faults, loop, strategy
+    from state_of_sparsity.paper.training import checkpoints, faults, loop, strategy
 
     checkpoint_dir = loop.checkpoint_dir(output_dir)
     checkpoints.read_index(checkpoint_dir)  # a corrupt index is an error before anything else

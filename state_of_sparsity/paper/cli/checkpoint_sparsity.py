@@ -16,10 +16,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
-from state_of_sparsity.cli import launch  # noqa: E402
-from state_of_sparsity.training import flags as harness_flags  # noqa: E402, F401
-from state_of_sparsity.training import tool_flags  # noqa: E402
-from state_of_sparsity.training.errors import UsageError  # noqa: E402
+from state_of_sparsity.paper.cli import launch  # noqa: E402
+from state_of_sparsity.paper.training import flags as harness_flags  # noqa: E402, F401
+from state_of_sparsity.paper.training import tool_flags  # noqa: E402
+from state_of_sparsity.paper.training.errors import UsageError  # noqa: E402
 
 FLAGS = flags.FLAGS
 BINARY = "checkpoint_sparsity"
@@ -32,7 +32,7 @@ def run() -> int:
     if not FLAGS.checkpoint:
         raise UsageError("--checkpoint is required.")
     import state_of_sparsity as sos
-    from state_of_sparsity.training.checkpoints import load_model_from_checkpoint
+    from state_of_sparsity.paper.training.checkpoints import load_model_from_checkpoint
 
     model, _ = load_model_from_checkpoint(FLAGS.checkpoint)
     options = {}

@@ -41,10 +41,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
-from state_of_sparsity.cli import launch  # noqa: E402
-from state_of_sparsity.training import decode_flags  # noqa: E402
-from state_of_sparsity.training import flags as harness_flags  # noqa: E402
-from state_of_sparsity.training.errors import UsageError, usage_errors  # noqa: E402
+from state_of_sparsity.paper.cli import launch  # noqa: E402
+from state_of_sparsity.paper.training import flags as harness_flags  # noqa: E402
+from state_of_sparsity.paper.training.errors import UsageError, usage_errors  # noqa: E402
+from state_of_sparsity.paper.translation import flags as decode_flags  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(harness_flags)
@@ -171,7 +171,7 @@ def validate():
 def check_schedules():
     """The schedule flags against --train_steps (see ``training.schedule_checks``)."""
     import state_of_sparsity as sos
-    from state_of_sparsity.training import schedule_checks
+    from state_of_sparsity.paper.training import schedule_checks
 
     def warn(message):
         launch.warn(BINARY, message)
@@ -208,7 +208,7 @@ def recorded_flags() -> dict:
 
 def pairs(split):
     """(source, target) string pairs of ``split`` ("train" or "eval")."""
-    from state_of_sparsity.data import translation
+    from state_of_sparsity.paper.translation import data as translation
 
     if FLAGS.train_source:
         if split == "train":
@@ -221,7 +221,7 @@ def pairs(split):
 def vocabulary(train_pairs):
     """The run's vocabulary and whether it is new: ``<output_dir>/vocab.model``, or one trained
     in memory on ``train_pairs`` (the caller saves it once everything is checked)."""
-    from state_of_sparsity.data import translation
+    from state_of_sparsity.paper.translation import data as translation
 
     path = os.path.join(FLAGS.output_dir, "vocab.model")
     if os.path.isfile(path):
@@ -250,7 +250,7 @@ def save_vocabulary(vocab) -> None:
 
 
 def model_kwargs():
-    from state_of_sparsity.models.transformer import REGULARIZATION
+    from state_of_sparsity.paper.models.transformer import REGULARIZATION
 
     kwargs = {
         name: getattr(FLAGS, name)
@@ -303,8 +303,8 @@ def build_model(vocab_size):
     """The (sparsified, compiled) model; call inside the strategy's scope."""
     import keras
 
-    from state_of_sparsity.models import transformer
-    from state_of_sparsity.training import losses, lr_schedules, metrics
+    from state_of_sparsity.paper.models import transformer
+    from state_of_sparsity.paper.training import losses, lr_schedules, metrics
 
     keras.utils.set_random_seed(FLAGS.seed)
     kwargs, label_smoothing = model_kwargs()
@@ -332,12 +332,15 @@ def load_masks(model):
 
     import state_of_sparsity as sos
     from state_of_sparsity import experiments
+    from state_of_sparsity.paper.training.checkpoints import load_model_from_checkpoint
 
     with usage_errors("--load_masks_from: "):
-        experiments.copy_masks(FLAGS.load_masks_from, model)
+        source, _ = load_model_from_checkpoint(FLAGS.load_masks_from)
+        experiments.copy_masks(source, model, repr(FLAGS.load_masks_from))
     if FLAGS.load_weights_from:
         with usage_errors("--load_weights_from: "):
-            experiments.copy_initial_values(FLAGS.load_weights_from, model)
+            source, _ = load_model_from_checkpoint(FLAGS.load_weights_from)
+            experiments.copy_initial_values(source, model, repr(FLAGS.load_weights_from))
     elif FLAGS.initial_sparsity > 0:
         # Augmented init (spec §6.4): glorot and N(0, d^-1/2) with fan-in and fan-out counted
         # over the surviving weights, i.e. the dense init scaled by 1 / sqrt(1 - s).
@@ -348,9 +351,9 @@ def load_masks(model):
 
 def evaluate(model, vocab, eval_pairs):
     import state_of_sparsity as sos
-    from state_of_sparsity import bleu
-    from state_of_sparsity.data import translation
-    from state_of_sparsity.training.decode import translate_sentences
+    from state_of_sparsity.paper.translation import bleu
+    from state_of_sparsity.paper.translation import data as translation
+    from state_of_sparsity.paper.translation.decode import translate_sentences
 
     eval_data = translation.make_dataset(
         eval_pairs, vocab, batch_tokens=FLAGS.batch_tokens, max_length=FLAGS.max_length,
@@ -402,7 +405,7 @@ def summary(step, final, path) -> str:
 def finished_results(output_dir, step):
     """The results of this run when it is finished at ``step`` (results.json of that step,
     with its SavedModel when --export), else None."""
-    from state_of_sparsity.training import checkpoints
+    from state_of_sparsity.paper.training import checkpoints
 
     path = os.path.join(output_dir, "results.json")
     if step < FLAGS.train_steps or not os.path.isfile(path):
@@ -421,7 +424,7 @@ def _warn(message):
 
 
 def run() -> int:
-    from state_of_sparsity.training import run_dir
+    from state_of_sparsity.paper.training import run_dir
 
     clock = run_dir.RunClock()
     validate()
@@ -431,8 +434,8 @@ def run() -> int:
     import keras
 
     import state_of_sparsity as sos
-    from state_of_sparsity.data import translation
-    from state_of_sparsity.training import checkpoints, faults, loop, strategy
+    from state_of_sparsity.paper.training import checkpoints, faults, loop, strategy
+    from state_of_sparsity.paper.translation import data as translation
 
     checkpoint_dir = loop.checkpoint_dir(output_dir)
     checkpoints.read_index(checkpoint_dir)  # a corrupt index is an error before anything else
@@ -500,7 +503,7 @@ def run() -> int:
     final = evaluate(model, vocab, eval_pairs)
     saved_model = None
     if FLAGS.export:
-        from state_of_sparsity.export import export_translator
+        from state_of_sparsity.paper.translation.export import export_translator
 
         samples = [s.decode() for s, _ in eval_pairs.take(2).as_numpy_iterator()]
         saved_model = export_translator(

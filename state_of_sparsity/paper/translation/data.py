@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import tensorflow as tf
 
-from state_of_sparsity.data.epochs import shuffled_epochs
+from state_of_sparsity.paper.data.epochs import shuffled_epochs
 
 __all__ = [
     "PAD_ID",

@@ -1,4 +1,5 @@
-"""MNIST-5k: 5,000 real MNIST digits shipped in ``testdata/mnist5k`` (see its README).
+"""MNIST-5k: 5,000 real MNIST digits shipped with the package in ``mnist5k_files/`` (package
+data; see the README there for their source and licences).
 
 Fixed split: in file order, the first ``TRAIN_PER_CLASS`` = 400 digits of each class form the
 training set (4,000 images) and the remaining 100 of each class the test set (1,000 images).
@@ -15,7 +16,7 @@ import numpy as np
 
 __all__ = ["DEFAULT_PATH", "TRAIN_PER_CLASS", "load"]
 
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "testdata" / "mnist5k" / "mnist_5k.csv.gz"
+DEFAULT_PATH = Path(__file__).resolve().parent / "mnist5k_files" / "mnist_5k.csv.gz"
 TRAIN_PER_CLASS = 400
 _ROWS, _PIXELS = 5000, 784
 
@@ -23,14 +24,13 @@ _ROWS, _PIXELS = 5000, 784
 def load(path: str | os.PathLike | None = None):
     """Returns ``(x_train, y_train), (x_test, y_test)`` from the MNIST-5k CSV.
 
-    ``path`` defaults to the repository's ``testdata/mnist5k/mnist_5k.csv.gz`` (give it when the
-    package is installed without the repository).
+    ``path`` defaults to the copy shipped with the package.
     """
     path = Path(path) if path is not None else DEFAULT_PATH
     if not path.is_file():
         raise FileNotFoundError(
             f"MNIST-5k file not found at {str(path)!r}; pass the path of mnist_5k.csv.gz "
-            "(it is in the repository's testdata/mnist5k/)."
+            f"(the package's copy is {str(DEFAULT_PATH)!r})."
         )
     with gzip.open(path, "rt") as f:
         data = np.loadtxt(f, delimiter=",", dtype=np.float32)

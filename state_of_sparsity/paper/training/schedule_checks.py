@@ -10,7 +10,7 @@ the first at ``max(begin, frequency)``, then every ``frequency`` steps up to ``e
 
 from __future__ import annotations
 
-from state_of_sparsity.training.errors import UsageError
+from state_of_sparsity.paper.training.errors import UsageError
 
 __all__ = ["check_pruning", "check_ramp"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from state_of_sparsity.data.translation import EOS_ID
-from state_of_sparsity.models.transformer import translate_ids
+from state_of_sparsity.paper.models.transformer import translate_ids
+from state_of_sparsity.paper.translation.data import EOS_ID
 
 __all__ = ["translate_sentences"]
 

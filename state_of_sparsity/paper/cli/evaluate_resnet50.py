@@ -17,10 +17,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
-from state_of_sparsity.cli import launch  # noqa: E402
-from state_of_sparsity.training import flags as harness_flags  # noqa: E402
-from state_of_sparsity.training import imagenet_flags, tool_flags  # noqa: E402
-from state_of_sparsity.training.errors import UsageError, usage_errors  # noqa: E402
+from state_of_sparsity.paper.cli import launch  # noqa: E402
+from state_of_sparsity.paper.training import flags as harness_flags  # noqa: E402
+from state_of_sparsity.paper.training import imagenet_flags, tool_flags  # noqa: E402
+from state_of_sparsity.paper.training.errors import UsageError, usage_errors  # noqa: E402
 
 FLAGS = flags.FLAGS
 BINARY = "evaluate_resnet50"
@@ -38,15 +38,15 @@ def run() -> dict:
     if FLAGS.eval_batch_size < 1:
         raise UsageError(f"--eval_batch_size={FLAGS.eval_batch_size} must be >= 1.")
     if FLAGS.output_json:
-        from state_of_sparsity.training import run_dir
+        from state_of_sparsity.paper.training import run_dir
 
         run_dir.check_output_file(FLAGS.output_json, "output_json")
 
     import keras
 
     import state_of_sparsity as sos
-    from state_of_sparsity.data import imagenet
-    from state_of_sparsity.training.checkpoints import load_model_from_checkpoint
+    from state_of_sparsity.paper.data import imagenet
+    from state_of_sparsity.paper.training.checkpoints import load_model_from_checkpoint
 
     model, step = load_model_from_checkpoint(FLAGS.checkpoint, kind="resnet")
     options = {}
@@ -89,7 +89,7 @@ def run() -> dict:
 
 
 def _evaluate_and_report() -> int:
-    from state_of_sparsity.training.checkpoints import write_json
+    from state_of_sparsity.paper.training.checkpoints import write_json
 
     result = run()
     print(

@@ -14,8 +14,8 @@ import os
 import shutil
 import time
 
-from state_of_sparsity.training.checkpoints import read_json, write_json
-from state_of_sparsity.training.errors import UsageError
+from state_of_sparsity.paper.training.checkpoints import read_json, write_json
+from state_of_sparsity.paper.training.errors import UsageError
 
 __all__ = [
     "RUN_RECORD",

@@ -15,8 +15,8 @@ import time
 import keras
 from keras import ops
 
-from state_of_sparsity.training import checkpoints
-from state_of_sparsity.training.errors import UsageError
+from state_of_sparsity.paper.training import checkpoints
+from state_of_sparsity.paper.training.errors import UsageError
 
 __all__ = ["ProgressLog", "StopAtStep", "checkpoint_dir", "initialize", "restore", "train_to_step"]
 

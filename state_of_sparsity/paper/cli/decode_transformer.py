@@ -22,10 +22,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
-from state_of_sparsity.cli import launch  # noqa: E402
-from state_of_sparsity.training import decode_flags, tool_flags  # noqa: E402
-from state_of_sparsity.training import flags as harness_flags  # noqa: E402, F401
-from state_of_sparsity.training.errors import UsageError, usage_errors  # noqa: E402
+from state_of_sparsity.paper.cli import launch  # noqa: E402
+from state_of_sparsity.paper.training import flags as harness_flags  # noqa: E402, F401
+from state_of_sparsity.paper.training import tool_flags
+from state_of_sparsity.paper.training.errors import UsageError, usage_errors  # noqa: E402
+from state_of_sparsity.paper.translation import flags as decode_flags  # noqa: E402
 
 FLAGS = flags.FLAGS
 BINARY = "decode_transformer"
@@ -64,7 +65,7 @@ def _read_lines(path, flag):
 
 def _run_flags(run_dir: str) -> dict:
     """The flags the run at ``run_dir`` was made with (run.json; results.json of older runs)."""
-    from state_of_sparsity.training.checkpoints import read_json
+    from state_of_sparsity.paper.training.checkpoints import read_json
 
     for name in ("run.json", "results.json"):
         path = os.path.join(run_dir, name)
@@ -100,10 +101,10 @@ def run() -> int:
             )
 
     import state_of_sparsity as sos
-    from state_of_sparsity import bleu
-    from state_of_sparsity.data.translation import Vocabulary
-    from state_of_sparsity.training import checkpoints, run_dir
-    from state_of_sparsity.training.decode import translate_sentences
+    from state_of_sparsity.paper.training import checkpoints, run_dir
+    from state_of_sparsity.paper.translation import bleu
+    from state_of_sparsity.paper.translation.data import Vocabulary
+    from state_of_sparsity.paper.translation.decode import translate_sentences
 
     path, step = checkpoints.resolve_checkpoint(FLAGS.checkpoint)
     run_path = os.path.dirname(os.path.dirname(os.path.abspath(path)))

@@ -21,7 +21,7 @@ import traceback
 
 from absl import app, flags, logging
 
-from state_of_sparsity.training.errors import TrainingDiverged, UsageError, one_line
+from state_of_sparsity.paper.training.errors import TrainingDiverged, UsageError, one_line
 
 __all__ = ["UsageError", "guarded", "run", "warn"]
 

@@ -70,7 +70,9 @@ def test_int8_after_strip_keeps_the_zeros_and_stores_smaller(tmp_path):
     sparse = pruned_cnn()
     stripped = sos.strip(sparse)
     zeros = {
-        l.name: np_(l.kernel) == 0 for l in stripped.layers if isinstance(l, keras.layers.Dense)
+        layer.name: np_(layer.kernel) == 0
+        for layer in stripped.layers
+        if isinstance(layer, keras.layers.Dense)
     }
     stripped.quantize("int8")
     for layer in stripped.layers:

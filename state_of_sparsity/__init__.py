@@ -11,10 +11,12 @@
 from state_of_sparsity import layers, ops, optional
 from state_of_sparsity.callbacks import SparsityCallback, update_masks
 from state_of_sparsity.export import export_saved_model
+from state_of_sparsity.exporting import export
 from state_of_sparsity.layers.techniques import TECHNIQUES
 from state_of_sparsity.report import LayerSparsity, SparsityReport, sparsity_report
 from state_of_sparsity.schedules import ConstantSparsity, PolynomialDecay, PruningSchedule, Ramp
 from state_of_sparsity.sparsify import set_threshold, sparsify, strip
+from state_of_sparsity.storage import SparseFile, load_sparse, save_sparse
 from state_of_sparsity.summaries import SparsitySummaries
 
 __version__ = "0.1.0"
@@ -26,14 +28,18 @@ __all__ = [
     "PolynomialDecay",
     "PruningSchedule",
     "Ramp",
+    "SparseFile",
     "SparsityCallback",
     "SparsityReport",
     "SparsitySummaries",
+    "export",
     "export_saved_model",
     "set_threshold",
     "layers",
+    "load_sparse",
     "ops",
     "optional",
+    "save_sparse",
     "sparsify",
     "sparsity_report",
     "strip",

@@ -25,6 +25,7 @@ import keras
 from keras import ops
 
 from state_of_sparsity import traversal
+from state_of_sparsity.distributions import update_wrappers
 from state_of_sparsity.layers.penalized import PenalizedWrapper
 from state_of_sparsity.layers.pruning import PruningWrapper
 from state_of_sparsity.schedules import as_ramp
@@ -88,21 +89,19 @@ def update_masks(model, step: int) -> list[str]:
 
     For custom training loops: call it after each optimizer step with the index of the step just
     taken (``int(optimizer.iterations) - 1``). ``SparsityCallback`` does this for ``fit``.
+    Wrappers with the ``"global"`` distribution are updated together (one threshold).
     """
     step = int(step)
-    updated = []
-    for path, wrapper in _pruning_wrappers(model):
-        if wrapper.due(step):
-            wrapper.update_mask(step)
-            updated.append(path)
-    return updated
+    due = [(path, wrapper) for path, wrapper in _pruning_wrappers(model) if wrapper.due(step)]
+    update_wrappers([wrapper for _, wrapper in due], step)
+    return [path for path, _ in due]
 
 
 class SparsityCallback(keras.callbacks.Callback):
     """Drives every sparsity wrapper of the model during ``model.fit``.
 
     - Magnitude / random pruning: updates the masks when their schedules say so (without this
-      callback masks never change).
+      callback masks never change); ``"global"`` wrappers are updated together.
     - Variational dropout / L0: sets ``regularizer_weight`` (a ``sos.Ramp``) as the weight of
       their penalties. The ramp itself is evaluated inside the compiled train step on every
       step (see ``layers.PenalizedWrapper``); setting a different ramp than the layers hold
@@ -167,6 +166,6 @@ class SparsityCallback(keras.callbacks.Callback):
         sync = getattr(self.model, "jax_state_sync", None)
         if sync is not None:
             sync()
+        update_wrappers([self._wrappers[i][1] for i in due], step)
         for i in due:
-            self._wrappers[i][1].update_mask(step)
             self._last[i] = step

@@ -2,7 +2,8 @@
 
 The library needs only Keras and NumPy. TensorFlow (SavedModel export, TensorBoard summaries)
 comes with ``pip install "state-of-sparsity[tensorflow]"``; the paper's binaries need
-``state-of-sparsity[paper]``.
+``state-of-sparsity[paper]``; the export runtimes (ONNX, LiteRT, OpenVINO) come with
+``state-of-sparsity[deploy]``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ _EXTRAS = {
     "sacrebleu": "paper",
     "sacremoses": "paper",
     "matplotlib": "paper",
+    "onnx": "deploy",
+    "onnxruntime": "deploy",
+    "tf2onnx": "deploy",
+    "ai_edge_litert": "deploy",
+    "openvino": "deploy",
 }
 
 

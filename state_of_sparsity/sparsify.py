@@ -21,17 +21,18 @@ import collections
 import dataclasses
 import fnmatch
 import inspect
+import math
 import numbers
 import warnings
 
 import keras
 
-from state_of_sparsity import traversal
+from state_of_sparsity import distributions, traversal
 from state_of_sparsity.callbacks import check_driven
 from state_of_sparsity.layers import nested, registry, sublayers
 from state_of_sparsity.layers.attention import PROJECTIONS, SparseMultiHeadAttention
 from state_of_sparsity.layers.base import SparsityWrapper, mix_seed
-from state_of_sparsity.layers.pruning import PruningWrapper
+from state_of_sparsity.layers.pruning import PruningWrapper, check_distribution, pattern_misfit
 from state_of_sparsity.layers.sparsifiable import Sparsifiable
 from state_of_sparsity.layers.techniques import (
     check_eval_options,
@@ -39,6 +40,7 @@ from state_of_sparsity.layers.techniques import (
     wrapper_class,
 )
 from state_of_sparsity.layers.variational_dropout import VariationalDropout
+from state_of_sparsity.ops import masks, patterns
 from state_of_sparsity.schedules import PruningSchedule
 from state_of_sparsity.transfer import copy_weights
 
@@ -47,9 +49,9 @@ __all__ = ["sparsify", "strip", "strip_unchecked", "set_threshold"]
 # tfmot.sparsity.keras.prune_low_magnitude arguments -> what to use here.
 _TFMOT_ARGUMENTS = {
     "pruning_schedule": "`schedule` (e.g. sos.PolynomialDecay(...), same arguments as tfmot's)",
-    "block_size": None,
-    "block_pooling_type": None,
-    "sparsity_m_by_n": None,
+    "block_size": "`pattern='RxC'` (e.g. pattern='1x4')",
+    "block_pooling_type": "`pattern='RxC'` (blocks are ranked by their L2 norm)",
+    "sparsity_m_by_n": "`pattern='N:M'` (e.g. pattern='2:4')",
     "pruning_policy": "`exclude` / `overrides` (layer names or glob patterns)",
     "to_prune": "`model`",
 }
@@ -59,8 +61,9 @@ def _reject_tfmot_arguments(kwargs) -> None:
     for name in kwargs:
         if name in _TFMOT_ARGUMENTS:
             instead = _TFMOT_ARGUMENTS[name]
-            hint = f"use {instead}" if instead else "block and N:M patterns are not supported yet"
-            raise ValueError(f"`{name}` is tensorflow-model-optimization's argument: {hint}.")
+            raise ValueError(
+                f"`{name}` is tensorflow-model-optimization's argument: use {instead}."
+            )
 
 
 def _check_model(model, what: str) -> None:
@@ -158,12 +161,47 @@ def _init_args(cls) -> set[str]:
     return set(inspect.signature(cls.__init__).parameters)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Choice:
+    """What ``sparsify`` does with one layer: wrap it (with ``schedule``, ``fixed`` if an
+    override set its target) or leave it dense (warning with ``reason`` if there is one)."""
+
+    wrap: bool
+    schedule: PruningSchedule | None = None
+    fixed: bool = False
+    reason: str | None = None
+
+
+def _kernel_shapes(layer) -> list[tuple]:
+    spec = registry.spec_for(layer)
+    return [tuple(registry.get_kernel(layer, path).shape) for path in spec.kernels]
+
+
 class _Planner:
     """Decides, for every candidate layer of a model, its wrapper (or that it stays dense)."""
 
-    def __init__(self, technique, schedule, overrides, exclude, seed, technique_kwargs):
+    def __init__(
+        self, technique, schedule, overrides, exclude, seed, pattern, distribution, kwargs
+    ):
         self.cls = wrapper_class(technique)
         self.uses_schedule = issubclass(self.cls, PruningWrapper)
+        self.pattern = patterns.parse_pattern(pattern)
+        self.distribution = check_distribution(distribution, self.pattern)
+        if not self.uses_schedule and (self.pattern is not None or distribution != "uniform"):
+            raise ValueError(
+                f"`pattern` and `distribution` apply to magnitude_pruning and random_pruning, "
+                f"not {technique!r}; got pattern={pattern!r}, distribution={distribution!r}."
+            )
+        if (
+            isinstance(self.pattern, patterns.NM)
+            and isinstance(schedule, PruningSchedule)
+            and not math.isclose(schedule.final_sparsity, self.pattern.sparsity, abs_tol=1e-9)
+        ):
+            raise ValueError(
+                f"pattern {self.pattern} fixes the sparsity at {self.pattern.sparsity:g}: give a "
+                f"schedule with final_sparsity={self.pattern.sparsity:g} (it ramps there), got "
+                f"{schedule.final_sparsity:g}."
+            )
         if self.uses_schedule and not isinstance(schedule, PruningSchedule):
             raise ValueError(
                 f"`schedule` must be a PruningSchedule for {technique!r} "
@@ -171,14 +209,19 @@ class _Planner:
             )
         if not self.uses_schedule and schedule is not None:
             raise ValueError(f"{technique!r} takes no `schedule`; got {schedule!r}.")
-        allowed = _init_args(self.cls) - {"self", "layer", "kwargs", "schedule", "seed"}
-        unknown = sorted(set(technique_kwargs) - allowed)
+        fixed_args = {"self", "layer", "kwargs", "schedule", "seed", "pattern", "distribution"}
+        allowed = _init_args(self.cls) - fixed_args
+        unknown = sorted(set(kwargs) - allowed)
         if unknown:
             raise ValueError(
                 f"Unknown argument(s) {unknown} for {technique!r}; "
                 f"allowed: {sorted(allowed) or 'none besides schedule, overrides, exclude, seed'}."
             )
-        self.schedule, self.seed, self.kwargs = schedule, seed, technique_kwargs
+        self.schedule, self.seed, self.kwargs = schedule, seed, dict(kwargs)
+        if self.uses_schedule:
+            self.kwargs["pattern"] = None if self.pattern is None else str(self.pattern)
+            self.kwargs["distribution"] = self.distribution
+        self.erk: dict[int, float] = {}
         self.overrides = dict(overrides or {})
         self.exclude = [exclude] if isinstance(exclude, str) else list(exclude or ())
         self.targets = {}
@@ -194,40 +237,86 @@ class _Planner:
         self.targets = {
             k: _check_target(k, v, self.uses_schedule) for k, v in self.overrides.items()
         }
+        fixed = {k: v for k, v in self.targets.items() if v}
+        if fixed and self.distribution == "global":
+            raise ValueError(
+                "distribution='global' ranks all sparsified layers together, so `overrides` can "
+                f"only keep layers dense (0.0 or None); got per-layer targets {fixed}."
+            )
         self._index = {id(c.layer): i for i, c in enumerate(candidates)}
+        if self.distribution == "erk":
+            self._plan_erk(candidates)
         for path, layer in traversal.walk(model):
             reason = registry.unsupported_reason(layer)
             if reason and not traversal.children(layer) and _has_kernel(layer):
                 self.skipped.append((_Candidate(path, layer, None, True), reason))
         return _entries(model, "", self._decide)
 
-    def _decide(self, candidate):
+    def _choose(self, candidate) -> _Choice:
+        """Whether and how to wrap a candidate (met for the first time)."""
         layer = candidate.layer
-        if id(layer) in self.wrapped:  # a shared layer met again
-            return self.wrapped[id(layer)][1]
         if any(_match(key, candidate) for key in self.exclude):
-            return None
+            return _Choice(False)
         matched = [k for k in self.targets if _match(k, candidate)]
         if len(matched) > 1:
             raise ValueError(
                 f"Layer {candidate.path!r} matches several `overrides` entries: {matched}."
             )
-        kwargs = dict(self.kwargs)
+        schedule = None
         if matched:
             target = self.targets[matched[0]]
             if not target:
-                return None
-            kwargs["schedule"] = self.schedule.with_final_sparsity(target)
+                return _Choice(False)
+            schedule = self.schedule.with_final_sparsity(target)
         elif self.uses_schedule:
             if self.schedule.final_sparsity == 0.0:
-                return None
-            kwargs["schedule"] = self.schedule
+                return _Choice(False)
+            schedule = self.schedule
         reason = self.cls.not_applicable(layer)
         if reason is None and not candidate.reachable:
             reason = "no attribute of its parent layer holds it, so it cannot be swapped"
+        if reason is None and (misfit := pattern_misfit(self.pattern, layer)) is not None:
+            reason = f"pattern {self.pattern} does not fit ({misfit})"
         if reason is not None:
-            self.skipped.append((candidate, reason))
+            return _Choice(False, reason=reason)
+        return _Choice(True, schedule, fixed=bool(matched))
+
+    def _plan_erk(self, candidates) -> None:
+        """The ERK target of every wrapped layer without an override (``self.erk``)."""
+        shapes, fixed_size, fixed_kept, seen = {}, 0, 0, set()
+        for candidate in candidates:
+            if id(candidate.layer) in seen:
+                continue
+            seen.add(id(candidate.layer))
+            choice = self._choose(candidate)
+            if not choice.wrap:
+                continue
+            kernel_shapes = _kernel_shapes(candidate.layer)
+            if choice.fixed:
+                for shape in kernel_shapes:
+                    size = math.prod(shape)
+                    fixed_size += size
+                    fixed_kept += masks.keep_count(size, choice.schedule.final_sparsity)
+            else:
+                shapes[id(candidate.layer)] = kernel_shapes
+        self.erk = distributions.erk_sparsities(
+            shapes, self.schedule.final_sparsity, fixed_size, fixed_kept
+        )
+
+    def _decide(self, candidate):
+        layer = candidate.layer
+        if id(layer) in self.wrapped:  # a shared layer met again
+            return self.wrapped[id(layer)][1]
+        choice = self._choose(candidate)
+        if not choice.wrap:
+            if choice.reason is not None:
+                self.skipped.append((candidate, choice.reason))
             return None
+        kwargs = dict(self.kwargs)
+        if choice.schedule is not None:
+            kwargs["schedule"] = choice.schedule
+            if id(layer) in self.erk:
+                kwargs["schedule"] = self.schedule.with_final_sparsity(self.erk[id(layer)])
         if "seed" in _init_args(self.cls):
             seed = self.seed
             kwargs["seed"] = None if seed is None else mix_seed(seed, self._index[id(layer)])
@@ -279,6 +368,8 @@ def sparsify(
     overrides: dict | None = None,
     exclude=(),
     seed: int | None = None,
+    pattern=None,
+    distribution: str = "uniform",
     **technique_kwargs,
 ):
     """Returns a copy of ``model`` with every supported layer wrapped by ``technique``.
@@ -308,6 +399,17 @@ def sparsify(
         exclude: names, paths or patterns of layers to keep dense.
         seed: base seed for random pruning and the VD / L0 noise; each layer gets a distinct
             seed derived from it. None draws fresh seeds (stored in the configs).
+        pattern: pruning only. None (unstructured); ``"N:M"`` or ``(N, M)``: at most N
+            non-zeros in every M consecutive input channels (e.g. ``"2:4"``; the schedule's
+            final sparsity must be 1 − N/M); ``"RxC"``: whole blocks of R input × C output
+            channels ranked by L2 norm (e.g. ``"1x4"``, ``"4x4"``). Layers the pattern cannot
+            tile (e.g. 3 input channels for 2:4, a depthwise 3×3 window) stay dense, with a
+            warning. See ``ops.patterns``.
+        distribution: pruning only. ``"uniform"`` (every layer at the target), ``"global"``
+            (one magnitude threshold over all sparsified weights, meeting the target exactly;
+            overrides can only keep layers dense), or ``"erk"`` (Erdős–Rényi-kernel per-layer
+            targets meeting the global target exactly; layers that would be denser than 1 stay
+            dense; overrides are fixed targets counted in the budget). See ``distributions``.
         **technique_kwargs: further arguments of the technique's wrapper.
 
     Returns:
@@ -323,7 +425,9 @@ def sparsify(
             "protocol, or wrap its layers where you create them, e.g. "
             "`self.fc = sos.layers.MagnitudePruning(keras.layers.Dense(10), schedule=...)`."
         )
-    planner = _Planner(technique, schedule, overrides, exclude, seed, technique_kwargs)
+    planner = _Planner(
+        technique, schedule, overrides, exclude, seed, pattern, distribution, technique_kwargs
+    )
     entry = planner.plan(model)
     planner.warn_skipped()
     if isinstance(model, Sparsifiable):

@@ -7,7 +7,10 @@ One entry per layer type says which weights are sparsified (``kernels``: attribu
 layer's op as one linear map of one kernel, ``linear``, followed by the bias and activation,
 ``finish``: it runs ``linear`` twice (on x with θ, on x² with σ²), so it applies only to entries
 that have ``linear`` (Dense, EinsumDense, convolutions, depthwise and transposed convolutions,
-Embedding). ``lookup`` marks layers whose linear op gathers rows (Embedding).
+Embedding). ``lookup`` marks layers whose linear op gathers rows (Embedding). ``fan_axes`` says
+which axes of each kernel are its inputs (reduced by the op) and which its outputs, for
+structured patterns (``ops.patterns``: N:M runs along the input channels, blocks tile inputs ×
+outputs).
 
 Lookup follows the class hierarchy: a subclass of a registered type that does not override
 ``call`` is driven like its parent (its op is the parent's). A subclass with its own ``call`` is
@@ -52,6 +55,10 @@ class LayerSpec:
         lookup: True if ``linear`` gathers rows of the kernel (an embedding lookup).
         check: ``check(layer) -> str | None``: why this particular layer cannot be wrapped
             (None if it can), for entries that accept only some configurations.
+        fan_axes: ``fan_axes(layer, index, rank) -> (input_axes, output_axes)``: a partition
+            of the axes of kernel ``index`` into the axes its op reduces over (fan-in, the
+            input channels last) and the output axes (fan-out). None: every axis but the last
+            is an input axis (Dense, convolutions, recurrent kernels).
     """
 
     kernels: tuple[str, ...]
@@ -60,11 +67,18 @@ class LayerSpec:
     finish: Callable | None = None
     lookup: bool = False
     check: Callable | None = None
+    fan_axes: Callable | None = None
 
     @property
     def kernel_names(self) -> tuple[str, ...]:
         """Short names of the kernels (the last component of each path)."""
         return tuple(path.rsplit(".", 1)[-1] for path in self.kernels)
+
+    def kernel_fan_axes(self, layer, index: int, rank: int) -> tuple[tuple, tuple]:
+        """(input axes, output axes) of kernel ``index`` (rank ``rank``) of ``layer``."""
+        if self.fan_axes is not None:
+            return self.fan_axes(layer, index, rank)
+        return _dense_fan_axes(rank)
 
 
 _REGISTRY: dict[type, LayerSpec] = {}
@@ -87,12 +101,14 @@ def register_layer(
     apply: Callable | None = None,
     lookup: bool = False,
     check: Callable | None = None,
+    fan_axes: Callable | None = None,
 ) -> None:
     """Makes ``layer_type`` (and its subclasses that keep its ``call``) wrappable.
 
     Either one ``kernel`` with ``linear`` and ``finish`` (every technique applies), or
     ``kernels`` with ``apply`` (magnitude / random pruning and L0; ``linear`` and ``finish``
-    may be given too for a single kernel, which enables variational dropout). See ``LayerSpec``.
+    may be given too for a single kernel, which enables variational dropout). ``fan_axes``
+    (optional) tells structured patterns which kernel axes are inputs. See ``LayerSpec``.
     """
     if not (isinstance(layer_type, type) and issubclass(layer_type, keras.layers.Layer)):
         raise ValueError(f"`layer_type` must be a keras Layer class, got {layer_type!r}.")
@@ -109,7 +125,7 @@ def register_layer(
         if linear is None:
             raise ValueError("Give `apply`, or `linear` and `finish`.")
         apply = _linear_apply(linear, finish)
-    _REGISTRY[layer_type] = LayerSpec(kernels, apply, linear, finish, lookup, check)
+    _REGISTRY[layer_type] = LayerSpec(kernels, apply, linear, finish, lookup, check, fan_axes)
 
 
 def supported_layer_types() -> tuple[type, ...]:
@@ -310,7 +326,40 @@ def reverse_spec(spec: LayerSpec) -> LayerSpec:
         _linear_apply(_transposed_linear, _identity_finish),
         _transposed_linear,
         _identity_finish,
+        fan_axes=spec.fan_axes,
     )
+
+
+def _einsum_fan_axes(layer, index, rank):
+    """Kernel axes whose letter is not in the output are reduced (inputs); the others are
+    outputs. ``"abc,cde->abde"`` (an attention query): inputs (0,), outputs (1, 2)."""
+    operands, output = layer.equation.split("->")
+    kernel = operands.split(",")[1]
+    inputs = tuple(i for i, letter in enumerate(kernel) if letter not in output)
+    return inputs, tuple(i for i in range(rank) if i not in inputs)
+
+
+def _depthwise_fan_axes(layer, index, rank):
+    """(k..., channels, multiplier): each output reduces over the kernel window only."""
+    return tuple(range(rank - 2)), (rank - 2, rank - 1)
+
+
+def _transpose_fan_axes(layer, index, rank):
+    """(k..., filters, input channels): the input channels are the last axis."""
+    return tuple(i for i in range(rank) if i != rank - 2), (rank - 2,)
+
+
+def _separable_fan_axes(layer, index, rank):
+    return _depthwise_fan_axes(layer, index, rank) if index == 0 else _dense_fan_axes(rank)
+
+
+def _dense_fan_axes(rank):
+    return tuple(range(rank - 1)), (rank - 1,)
+
+
+def _embedding_fan_axes(layer, index, rank):
+    """(vocabulary, dim): the tied softmax x · Eᵀ reduces over dim."""
+    return (1,), (0,)
 
 
 @keras.saving.register_keras_serializable(package="state_of_sparsity")
@@ -333,13 +382,21 @@ class TiedEmbedding(keras.layers.Embedding):
 
 register_layer(keras.layers.Dense, kernel="kernel", linear=_dense_linear, finish=_bias_activation)
 register_layer(
-    keras.layers.EinsumDense, kernel="kernel", linear=_einsum_linear, finish=_bias_activation
+    keras.layers.EinsumDense,
+    kernel="kernel",
+    linear=_einsum_linear,
+    finish=_bias_activation,
+    fan_axes=_einsum_fan_axes,
 )
 for _conv in (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D):
     register_layer(_conv, kernel="kernel", linear=_conv_linear, finish=_channel_bias_activation)
 for _depthwise in (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D):
     register_layer(
-        _depthwise, kernel="kernel", linear=_depthwise_linear, finish=_channel_bias_activation
+        _depthwise,
+        kernel="kernel",
+        linear=_depthwise_linear,
+        finish=_channel_bias_activation,
+        fan_axes=_depthwise_fan_axes,
     )
 for _transpose in (
     keras.layers.Conv1DTranspose,
@@ -347,11 +404,18 @@ for _transpose in (
     keras.layers.Conv3DTranspose,
 ):
     register_layer(
-        _transpose, kernel="kernel", linear=_transpose_linear, finish=_channel_bias_activation
+        _transpose,
+        kernel="kernel",
+        linear=_transpose_linear,
+        finish=_channel_bias_activation,
+        fan_axes=_transpose_fan_axes,
     )
 for _separable in (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D):
     register_layer(
-        _separable, kernels=("depthwise_kernel", "pointwise_kernel"), apply=_separable_apply
+        _separable,
+        kernels=("depthwise_kernel", "pointwise_kernel"),
+        apply=_separable_apply,
+        fan_axes=_separable_fan_axes,
     )
 for _rnn in (keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU):
     register_layer(_rnn, kernels=_RNN_KERNELS, apply=_rnn_apply)
@@ -374,4 +438,5 @@ for _embedding in (keras.layers.Embedding, TiedEmbedding, keras.layers.Reversibl
         finish=_identity_finish,
         lookup=True,
         check=_reversible_check if _embedding is keras.layers.ReversibleEmbedding else None,
+        fan_axes=_embedding_fan_axes,
     )

@@ -1,7 +1,7 @@
-"""Pure functions: masks (NumPy, on the host between train steps) and the VD / L0 formulas
-(``keras.ops``, backend-neutral, inside the compiled step)."""
+"""Pure functions: masks and structured patterns (NumPy, on the host between train steps) and
+the VD / L0 formulas (``keras.ops``, backend-neutral, inside the compiled step)."""
 
-from state_of_sparsity.ops import hard_concrete, variational
+from state_of_sparsity.ops import hard_concrete, patterns, variational
 from state_of_sparsity.ops.masks import (
     cumulative_random_mask,
     keep_count,
@@ -14,6 +14,7 @@ __all__ = [
     "hard_concrete",
     "keep_count",
     "magnitude_mask",
+    "patterns",
     "topk_mask",
     "variational",
 ]

@@ -35,18 +35,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
+from state_of_sparsity.paper import techniques  # noqa: E402
 from state_of_sparsity.paper.cli import launch  # noqa: E402
-from state_of_sparsity.paper.training.errors import UsageError  # noqa: E402
+from state_of_sparsity.paper.training.errors import UsageError, usage_errors  # noqa: E402
 
 BINARY = "train_lenet"
 RERUN_MAY_CHANGE = frozenset({"technique", "verbose", "output_dir"})
-TECHNIQUES = (
-    "dense",
-    "magnitude_pruning",
-    "random_pruning",
-    "variational_dropout",
-    "l0_regularization",
-)
+TECHNIQUES = tuple(techniques.TECHNIQUES)  # dense, then the four techniques
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("model", "lenet_300_100", ["lenet_300_100", "lenet5_caffe"], "Network.")
@@ -78,13 +73,11 @@ flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 0 silent, 1 progress ba
 
 def _validated():
     """Checks every flag before anything is written; returns (techniques, thresholds)."""
-    technique = FLAGS.technique
-    if technique == "all":
-        techniques = TECHNIQUES
-    elif technique in TECHNIQUES:
-        techniques = (technique,)
+    if FLAGS.technique == "all":
+        names = TECHNIQUES
     else:
-        raise UsageError(f"--technique={technique!r} is unknown; use one of {TECHNIQUES} or all.")
+        with usage_errors("--technique: "):
+            names = (techniques.resolve(FLAGS.technique).name,)
     if not 0.0 <= FLAGS.target_sparsity < 1.0:
         raise UsageError(f"--target_sparsity={FLAGS.target_sparsity} must be in [0, 1).")
     for name in ("epochs", "batch_size", "pruning_frequency"):
@@ -106,10 +99,10 @@ def _validated():
         )
     if not thresholds:
         raise UsageError("--log_alpha_threshold needs at least one value.")
-    return techniques, thresholds
+    return names, thresholds
 
 
-def _schedules(techniques, steps: int):
+def _schedules(names, steps: int):
     import state_of_sparsity as sos
     from state_of_sparsity.paper.training import schedule_checks
 
@@ -125,7 +118,7 @@ def _schedules(techniques, steps: int):
     pruning = sos.PolynomialDecay(
         0.0, FLAGS.target_sparsity, FLAGS.begin_pruning_step, end, frequency=FLAGS.pruning_frequency
     )
-    if {"magnitude_pruning", "random_pruning"} & set(techniques):
+    if any(techniques.resolve(name).prunes for name in names):
         names = ("--target_sparsity", "--begin_pruning_step", "--end_pruning_step",
                  "--pruning_frequency")  # fmt: skip
         schedule_checks.check_pruning(pruning, steps, names, warn)
@@ -135,18 +128,19 @@ def _schedules(techniques, steps: int):
             f"The regularizer ramp ends (step {reg_end}) before it begins "
             f"(--reg_begin_step={FLAGS.reg_begin_step})."
         )
-    if FLAGS.reg_ramp != "constant" and {"variational_dropout", "l0_regularization"} & set(
-        techniques
-    ):
+    if FLAGS.reg_ramp != "constant" and any(techniques.resolve(n).penalized for n in names):
         schedule_checks.check_ramp(
             FLAGS.reg_begin_step, reg_end, steps, ("--reg_begin_step", "--reg_end_step"), warn
         )
 
-    def ramp(value):
-        return sos.Ramp(value, FLAGS.reg_begin_step, reg_end, shape=FLAGS.reg_ramp)
-
-    return pruning, {"variational_dropout": ramp(FLAGS.kl_weight),
-                     "l0_regularization": ramp(FLAGS.l0_weight)}  # fmt: skip
+    weights = {"variational_dropout": FLAGS.kl_weight, "l0_regularization": FLAGS.l0_weight}
+    ramps = {
+        name: techniques.penalty_ramp(
+            techniques.resolve(name), weight, FLAGS.reg_begin_step, reg_end, FLAGS.reg_ramp
+        )
+        for name, weight in weights.items()
+    }
+    return pruning, ramps
 
 
 def _train_one(technique, data, pruning, ramps, thresholds, output_dir):
@@ -160,13 +154,11 @@ def _train_one(technique, data, pruning, ramps, thresholds, output_dir):
     keras.utils.set_random_seed(FLAGS.seed)
     model = lenet.build(FLAGS.model)
     callbacks = [keras.callbacks.TensorBoard(os.path.join(output_dir, "logs", technique))]
-    if technique != "dense":
-        kwargs = {"seed": FLAGS.seed}
-        if technique in ("magnitude_pruning", "random_pruning"):
-            kwargs["schedule"] = pruning
-        if technique == "variational_dropout":
-            kwargs["threshold"] = thresholds[0]
-        model = sos.sparsify(model, technique, **kwargs)
+    kind = techniques.resolve(technique)
+    model = techniques.sparsify(
+        model, kind, schedule=pruning, seed=FLAGS.seed, threshold=thresholds[0]
+    )
+    if kind.sparse:
         callbacks += [
             sos.SparsityCallback(regularizer_weight=ramps.get(technique)),
             sos.SparsitySummaries(os.path.join(output_dir, "logs", technique)),
@@ -186,7 +178,7 @@ def _train_one(technique, data, pruning, ramps, thresholds, output_dir):
 
     def measure(**options):
         accuracy = float(model.evaluate(x_test, y_test, batch_size=500, verbose=0)[1])
-        if technique == "dense":
+        if not kind.sparse:
             return {"accuracy": accuracy, "global_sparsity": 0.0}
         report = sos.sparsity_report(model, **options)
         return {
@@ -197,7 +189,7 @@ def _train_one(technique, data, pruning, ramps, thresholds, output_dir):
             "layers": [row.to_dict() for row in report.layers],
         }
 
-    if technique == "variational_dropout":
+    if kind.sparse and "threshold" in sos.TECHNIQUES[technique].eval_options:  # VD's τ sweep
         sweep = {}
         for threshold in thresholds:
             sos.set_threshold(model, threshold)
@@ -206,7 +198,7 @@ def _train_one(technique, data, pruning, ramps, thresholds, output_dir):
         result = {**sweep[str(thresholds[0])], "threshold": thresholds[0], "thresholds": sweep}
     else:
         result = measure()
-    if technique == "dense":
+    if not kind.sparse:
         kernels = [np.asarray(layer.kernel) for layer in model.layers if hasattr(layer, "kernel")]
         result["weights"] = int(sum(k.size for k in kernels))
         result["nonzeros"] = int(sum(np.count_nonzero(k) for k in kernels))

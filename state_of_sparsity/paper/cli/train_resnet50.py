@@ -34,6 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
+from state_of_sparsity.paper import techniques  # noqa: E402
 from state_of_sparsity.paper.cli import launch  # noqa: E402
 from state_of_sparsity.paper.training import flags as harness_flags  # noqa: E402
 from state_of_sparsity.paper.training import imagenet_flags  # noqa: E402
@@ -51,15 +52,9 @@ RERUN_MAY_CHANGE = frozenset({
     "keep_checkpoint_max", "distribution_strategy", "tpu", "logical_cpus", "verbose",
     "log_every_steps", "export", "mode", "steps_per_eval", "eval_batch_size",
 })  # fmt: skip
-METHODS = {
-    "baseline": None,
-    "threshold": "magnitude_pruning",
-    "magnitude_pruning": "magnitude_pruning",
-    "random_pruning": "random_pruning",
-    "variational_dropout": "variational_dropout",
-    "l0_regularization": "l0_regularization",
-    "scratch": "magnitude_pruning",
-}
+# The techniques (paper/techniques.py, with the paper's aliases baseline and threshold), and
+# scratch: magnitude pruning's masks copied from a finished run and kept fixed.
+SCRATCH = "scratch"
 
 flags.DEFINE_enum("mode", "train_and_eval", ["train", "eval", "train_and_eval"], "What to run.")
 # Data (also --dataset, --data_dir, --manual_dir, --data_format, --num_label_classes).
@@ -76,7 +71,7 @@ flags.DEFINE_float("label_smoothing", 0.1, "Label smoothing.")
 flags.DEFINE_integer("train_batch_size", 1024, "Global train batch size.")
 flags.DEFINE_integer("steps_per_eval", 1251, "Steps between evaluations (train_and_eval).")
 # Sparsity.
-flags.DEFINE_enum("pruning_method", "baseline", list(METHODS), "Technique.")
+flags.DEFINE_enum("pruning_method", "baseline", [*techniques.flag_values(), SCRATCH], "Technique.")
 flags.DEFINE_float("end_sparsity", 0.9, "Target sparsity (MP/RP) and the sparse-init sparsity.")
 flags.DEFINE_integer("sparsity_begin_step", 5000, "Pruning begin; VD/L0 weight ramp start.")
 flags.DEFINE_integer("sparsity_end_step", 8000, "Pruning end; VD/L0 weight ramp end.")
@@ -115,53 +110,44 @@ def validate():
         raise UsageError(f"--base_learning_rate={FLAGS.base_learning_rate} must be > 0.")
     if FLAGS.reg_scalar < 0:
         raise UsageError(f"--reg_scalar={FLAGS.reg_scalar} must be >= 0.")
-    if FLAGS.sparsity_end_step <= FLAGS.sparsity_begin_step and METHODS[FLAGS.pruning_method]:
+    if FLAGS.sparsity_end_step <= FLAGS.sparsity_begin_step and technique().sparse:
         raise UsageError(
             f"--sparsity_begin_step={FLAGS.sparsity_begin_step} must be < "
             f"--sparsity_end_step={FLAGS.sparsity_end_step}."
         )
-    method = FLAGS.pruning_method
-    if method == "scratch" and not FLAGS.load_mask_dir:
+    if scratch() and not FLAGS.load_mask_dir:
         raise UsageError("--pruning_method=scratch needs --load_mask_dir (an MP run's checkpoint).")
-    if method != "scratch" and (FLAGS.load_mask_dir or FLAGS.initial_value_checkpoint):
+    if not scratch() and (FLAGS.load_mask_dir or FLAGS.initial_value_checkpoint):
         raise UsageError(
             "--load_mask_dir / --initial_value_checkpoint need --pruning_method=scratch."
         )
-    if FLAGS.init_method == "sparse" and method not in (
-        "threshold",
-        "magnitude_pruning",
-        "scratch",
-    ):
+    if FLAGS.init_method == "sparse" and technique().name != "magnitude_pruning":
         raise UsageError("--init_method=sparse is only valid with threshold (MP) or scratch.")
     if FLAGS.data_format == "tfrecord" and not FLAGS.data_dir:
         raise UsageError("--data_format=tfrecord needs --data_dir.")
     if FLAGS.data_format == "tfds" and FLAGS.manual_dir and not os.path.isdir(FLAGS.manual_dir):
         raise UsageError(f"--manual_dir={FLAGS.manual_dir!r} is not a directory.")
-    if METHODS[method] and method != "scratch":
-        layer_overrides(METHODS[method])
+    if technique().sparse and not scratch():
+        layer_overrides()
 
 
 def check_schedules():
     """The schedule flags against --train_steps (see ``training.schedule_checks``)."""
-    import state_of_sparsity as sos
     from state_of_sparsity.paper.training import schedule_checks
-
-    technique = METHODS[FLAGS.pruning_method]
 
     def warn(message):
         launch.warn(BINARY, message)
 
-    if technique in ("magnitude_pruning", "random_pruning") and FLAGS.pruning_method != "scratch":
-        schedule = sos.PolynomialDecay(
-            0.0, FLAGS.end_sparsity, FLAGS.sparsity_begin_step, FLAGS.sparsity_end_step,
-            frequency=FLAGS.pruning_frequency,
-        )  # fmt: skip
+    if technique().prunes and not scratch():
         names = ("--end_sparsity", "--sparsity_begin_step", "--sparsity_end_step",
                  "--pruning_frequency")  # fmt: skip
-        schedule_checks.check_pruning(schedule, FLAGS.train_steps, names, warn)
-    elif technique in ("variational_dropout", "l0_regularization"):
+        schedule_checks.check_pruning(pruning_schedule(), FLAGS.train_steps, names, warn)
+    elif technique().penalized:
         if FLAGS.reg_scalar == 0:
-            warn(f"--reg_scalar=0: the {technique} penalty is off, so it will barely sparsify.")
+            warn(
+                f"--reg_scalar=0: the {technique().name} penalty is off, so it will barely "
+                "sparsify."
+            )
         elif FLAGS.is_warm_up:
             schedule_checks.check_ramp(
                 FLAGS.sparsity_begin_step, FLAGS.sparsity_end_step, FLAGS.train_steps,
@@ -178,7 +164,24 @@ def recorded_flags() -> dict:
     }
 
 
-def layer_overrides(technique) -> dict:
+def technique():
+    """The technique of --pruning_method (magnitude pruning for scratch)."""
+    return techniques.resolve("magnitude_pruning" if scratch() else FLAGS.pruning_method)
+
+
+def scratch() -> bool:
+    """Whether this run trains the fixed masks of another run (scratch / lottery ticket)."""
+    return FLAGS.pruning_method == SCRATCH
+
+
+def pruning_schedule():
+    return techniques.pruning_schedule(
+        FLAGS.end_sparsity, FLAGS.sparsity_begin_step, FLAGS.sparsity_end_step,
+        FLAGS.pruning_frequency, fixed=scratch(),
+    )  # fmt: skip
+
+
+def layer_overrides() -> dict:
     """Stem / final-layer targets from the flags (both may be set together)."""
     overrides = {}
     for layer, prune, target in (
@@ -188,8 +191,8 @@ def layer_overrides(technique) -> dict:
         if not prune:
             overrides[layer] = 0.0
         elif target >= 0:
-            if technique not in ("magnitude_pruning", "random_pruning") and target > 0:
-                raise UsageError(f"Per-layer targets apply to MP/RP, not {technique}.")
+            if not technique().prunes and target > 0:
+                raise UsageError(f"Per-layer targets apply to MP/RP, not {technique().name}.")
             overrides[layer] = target
     return overrides
 
@@ -198,7 +201,6 @@ def build_model(num_classes):
     """The (sparsified, compiled) model for the flags; call inside the strategy's scope."""
     import keras
 
-    import state_of_sparsity as sos
     from state_of_sparsity.paper.models import resnet
     from state_of_sparsity.paper.training import losses, lr_schedules
 
@@ -213,25 +215,17 @@ def build_model(num_classes):
         init_sparsity=FLAGS.end_sparsity if FLAGS.init_method == "sparse" else None,
         weight_decay=FLAGS.weight_decay,
     )
-    technique = METHODS[FLAGS.pruning_method]
-    if technique is not None:
-        kwargs = {"overrides": layer_overrides(technique), "seed": FLAGS.seed}
-        if FLAGS.pruning_method == "scratch":  # fixed masks: a schedule that never fires
-            kwargs["schedule"] = sos.ConstantSparsity(FLAGS.end_sparsity, 0, 0, 1)
-        elif technique in ("magnitude_pruning", "random_pruning"):
-            kwargs["schedule"] = sos.PolynomialDecay(
-                0.0, FLAGS.end_sparsity, FLAGS.sparsity_begin_step, FLAGS.sparsity_end_step,
-                frequency=FLAGS.pruning_frequency,
-            )  # fmt: skip
-        elif technique == "variational_dropout":
-            kwargs.update(
-                log_sigma2_init=FLAGS.log_sigma2_init,
-                clip_log_alpha=FLAGS.clip_log_alpha,
-                threshold=FLAGS.log_alpha_threshold,
-            )
-        else:
-            kwargs["log_alpha_init"] = FLAGS.log_alpha_init
-        model = sos.sparsify(model, technique, **kwargs)
+    model = techniques.sparsify(
+        model,
+        technique(),
+        schedule=pruning_schedule(),
+        overrides=layer_overrides() if technique().sparse else None,
+        seed=FLAGS.seed,
+        log_sigma2_init=FLAGS.log_sigma2_init,
+        clip_log_alpha=FLAGS.clip_log_alpha,
+        threshold=FLAGS.log_alpha_threshold,
+        log_alpha_init=FLAGS.log_alpha_init,
+    )
     num_train = FLAGS.num_train_images
     model.compile(
         optimizer=keras.optimizers.SGD(
@@ -251,15 +245,12 @@ def build_model(num_classes):
 
 
 def regularizer_weight():
-    import state_of_sparsity as sos
-
-    if METHODS[FLAGS.pruning_method] not in ("variational_dropout", "l0_regularization"):
-        return None
-    if FLAGS.is_warm_up:
-        return sos.Ramp(
-            FLAGS.reg_scalar, FLAGS.sparsity_begin_step, FLAGS.sparsity_end_step, "linear"
-        )
-    return sos.Ramp(FLAGS.reg_scalar)
+    """The VD / L0 weight: ``--reg_scalar``, ramped linearly over the pruning steps with
+    ``--is_warm_up`` (None for the other techniques)."""
+    return techniques.penalty_ramp(
+        technique(), FLAGS.reg_scalar, FLAGS.sparsity_begin_step, FLAGS.sparsity_end_step,
+        "linear" if FLAGS.is_warm_up else "constant",
+    )  # fmt: skip
 
 
 def data(split, **kwargs):
@@ -386,7 +377,7 @@ def run() -> int:
         return eval_only(model, output_dir)
     check_schedules()
     restored = loop.restore(model, checkpoint_dir, warn=_warn)
-    if restored is None and FLAGS.pruning_method == "scratch":
+    if restored is None and scratch():
         apply_scratch_checkpoints(model)
     # Everything is checked: from here on files are written.
     run_dir.create(output_dir)
@@ -423,7 +414,7 @@ def run() -> int:
     ]
     if FLAGS.log_every_steps:
         callbacks.append(loop.ProgressLog(FLAGS.log_every_steps, FLAGS.train_steps))
-    if METHODS[FLAGS.pruning_method] and FLAGS.pruning_method != "scratch":
+    if technique().sparse and not scratch():
         callbacks.insert(0, sos.SparsityCallback(regularizer_weight=regularizer_weight()))
 
     def train_data(initial_step):

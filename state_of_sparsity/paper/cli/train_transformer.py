@@ -41,6 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
+from state_of_sparsity.paper import techniques  # noqa: E402
 from state_of_sparsity.paper.cli import launch  # noqa: E402
 from state_of_sparsity.paper.training import flags as harness_flags  # noqa: E402
 from state_of_sparsity.paper.training.errors import UsageError, usage_errors  # noqa: E402
@@ -58,8 +59,6 @@ RERUN_MAY_CHANGE = frozenset({
     "train_steps", "steps_per_checkpoint", "keep_checkpoint_max", "distribution_strategy", "tpu",
     "logical_cpus", "verbose", "log_every_steps", "export",
 })  # fmt: skip
-TECHNIQUES = ("none", "magnitude_pruning", "random_pruning", "variational_dropout",
-              "l0_regularization")  # fmt: skip
 
 # Data.
 flags.DEFINE_string("train_source", None, "Parallel text: training source file (.gz allowed).")
@@ -86,7 +85,9 @@ flags.DEFINE_integer("learning_rate_warmup_steps", 8000, "w of the learning-rate
 flags.DEFINE_float("adam_beta2", 0.997, "Adam beta2 (beta1 0.9, epsilon 1e-9).")
 flags.DEFINE_integer("bleu_sentences", 200, "Eval pairs decoded for the final BLEU (0: none).")
 # Sparsity (spec §9.2-9.3; defaults of sparse_transformer_base_v1).
-flags.DEFINE_enum("sparsity_technique", "none", TECHNIQUES, "Technique.")
+flags.DEFINE_enum(
+    "sparsity_technique", "none", techniques.flag_values(), "Technique (none: dense)."
+)
 flags.DEFINE_float("target_sparsity", 0.9, "MP/RP final sparsity.")
 flags.DEFINE_integer("begin_pruning_step", 0, "MP/RP schedule begin.")
 flags.DEFINE_integer("end_pruning_step", 200000, "MP/RP schedule end.")
@@ -101,8 +102,6 @@ flags.DEFINE_integer("l0_weight_diff", 100000, "Length of the (linear) L0 weight
 flags.DEFINE_string("load_masks_from", "", "MP run (checkpoint file or directory): fixed masks.")
 flags.DEFINE_string("load_weights_from", "", "With --load_masks_from: non-mask initial values.")
 flags.DEFINE_float("initial_sparsity", 0.0, "With --load_masks_from: augmented-init sparsity.")
-
-PRUNING = ("magnitude_pruning", "random_pruning")
 
 
 def validate():
@@ -140,19 +139,18 @@ def validate():
         raise UsageError(f"--learning_rate_constant={FLAGS.learning_rate_constant} must be > 0.")
     if not 0.0 <= FLAGS.adam_beta2 < 1.0:
         raise UsageError(f"--adam_beta2={FLAGS.adam_beta2} must be in [0, 1).")
-    technique = FLAGS.sparsity_technique
     if not 0.0 <= FLAGS.target_sparsity < 1.0:
         raise UsageError(f"--target_sparsity={FLAGS.target_sparsity} must be in [0, 1).")
     if FLAGS.embedding_sparsity >= 1.0:
         raise UsageError(f"--embedding_sparsity={FLAGS.embedding_sparsity} must be < 1.")
-    if FLAGS.embedding_sparsity >= 0 and technique not in PRUNING:
+    if FLAGS.embedding_sparsity >= 0 and not technique().prunes:
         raise UsageError("--embedding_sparsity applies to magnitude or random pruning.")
-    if technique in PRUNING and FLAGS.end_pruning_step <= FLAGS.begin_pruning_step:
+    if technique().prunes and FLAGS.end_pruning_step <= FLAGS.begin_pruning_step:
         raise UsageError(
             f"--begin_pruning_step={FLAGS.begin_pruning_step} must be < "
             f"--end_pruning_step={FLAGS.end_pruning_step}."
         )
-    if FLAGS.load_masks_from and technique != "magnitude_pruning":
+    if FLAGS.load_masks_from and technique().name != "magnitude_pruning":
         raise UsageError("--load_masks_from needs --sparsity_technique=magnitude_pruning.")
     if (FLAGS.load_weights_from or FLAGS.initial_sparsity) and not FLAGS.load_masks_from:
         raise UsageError("--load_weights_from / --initial_sparsity need --load_masks_from.")
@@ -170,31 +168,22 @@ def validate():
 
 def check_schedules():
     """The schedule flags against --train_steps (see ``training.schedule_checks``)."""
-    import state_of_sparsity as sos
     from state_of_sparsity.paper.training import schedule_checks
 
     def warn(message):
         launch.warn(BINARY, message)
 
-    technique = FLAGS.sparsity_technique
-    if technique in PRUNING and not FLAGS.load_masks_from:
-        schedule = sos.PolynomialDecay(
-            0.0, FLAGS.target_sparsity, FLAGS.begin_pruning_step, FLAGS.end_pruning_step,
-            frequency=FLAGS.pruning_frequency,
-        )  # fmt: skip
+    if technique().prunes and not FLAGS.load_masks_from:
         names = ("--target_sparsity", "--begin_pruning_step", "--end_pruning_step",
                  "--pruning_frequency")  # fmt: skip
-        schedule_checks.check_pruning(schedule, FLAGS.train_steps, names, warn)
-    elif technique == "variational_dropout" and FLAGS.dkl_weight_fn != "constant":
-        schedule_checks.check_ramp(
-            FLAGS.dkl_weight_start, FLAGS.dkl_weight_start + FLAGS.dkl_weight_diff,
-            FLAGS.train_steps, ("--dkl_weight_start", "--dkl_weight_diff"), warn,
-        )  # fmt: skip
-    elif technique == "l0_regularization":
-        schedule_checks.check_ramp(
-            FLAGS.l0_weight_start, FLAGS.l0_weight_start + FLAGS.l0_weight_diff,
-            FLAGS.train_steps, ("--l0_weight_start", "--l0_weight_diff"), warn,
-        )  # fmt: skip
+        schedule_checks.check_pruning(pruning_schedule(), FLAGS.train_steps, names, warn)
+    elif technique().penalized:
+        _, start, diff, shape, prefix = penalty_flags()
+        if shape != "constant":
+            schedule_checks.check_ramp(
+                start, start + diff, FLAGS.train_steps,
+                (f"--{prefix}_start", f"--{prefix}_diff"), warn,
+            )  # fmt: skip
 
 
 def recorded_flags() -> dict:
@@ -262,41 +251,49 @@ def model_kwargs():
     return kwargs, preset["label_smoothing"]
 
 
-def sparsify(model):
-    import state_of_sparsity as sos
+def technique():
+    """The technique of --sparsity_technique."""
+    return techniques.resolve(FLAGS.sparsity_technique)
 
-    technique = FLAGS.sparsity_technique
-    if technique == "none":
-        return model
-    kwargs = {"seed": FLAGS.seed}
-    if FLAGS.load_masks_from:  # fixed masks: a schedule that never fires
-        kwargs["schedule"] = sos.ConstantSparsity(FLAGS.target_sparsity, 0, 0, 1)
-    elif technique in PRUNING:
-        kwargs["schedule"] = sos.PolynomialDecay(
-            0.0, FLAGS.target_sparsity, FLAGS.begin_pruning_step, FLAGS.end_pruning_step,
-            frequency=FLAGS.pruning_frequency,
-        )  # fmt: skip
-        if FLAGS.embedding_sparsity >= 0:
-            kwargs["overrides"] = {"shared_embedding": FLAGS.embedding_sparsity}
-    elif technique == "variational_dropout":
-        kwargs.update(clip_log_alpha=FLAGS.clip_log_alpha, threshold=FLAGS.log_alpha_threshold)
-    return sos.sparsify(model, technique, **kwargs)
+
+def pruning_schedule():
+    """MP / RP: the flags' schedule, or one that never fires for masks of --load_masks_from."""
+    return techniques.pruning_schedule(
+        FLAGS.target_sparsity, FLAGS.begin_pruning_step, FLAGS.end_pruning_step,
+        FLAGS.pruning_frequency, fixed=bool(FLAGS.load_masks_from),
+    )  # fmt: skip
+
+
+def sparsify(model):
+    overrides = None
+    if technique().prunes and FLAGS.embedding_sparsity >= 0:
+        overrides = {"shared_embedding": FLAGS.embedding_sparsity}
+    return techniques.sparsify(
+        model,
+        technique(),
+        schedule=pruning_schedule(),
+        overrides=overrides,
+        seed=FLAGS.seed,
+        clip_log_alpha=FLAGS.clip_log_alpha,
+        threshold=FLAGS.log_alpha_threshold,
+    )
+
+
+def penalty_flags():
+    """(weight, ramp start, ramp length, ramp shape, flag prefix) of the VD or L0 penalty."""
+    if technique().name == "variational_dropout":
+        return (FLAGS.dkl_weight, FLAGS.dkl_weight_start, FLAGS.dkl_weight_diff,
+                FLAGS.dkl_weight_fn, "dkl_weight")  # fmt: skip
+    return (FLAGS.l0_norm_weight, FLAGS.l0_weight_start, FLAGS.l0_weight_diff, "linear",
+            "l0_weight")  # fmt: skip
 
 
 def regularizer_weight():
-    import state_of_sparsity as sos
-
-    if FLAGS.sparsity_technique == "variational_dropout":
-        value, start, diff, fn = (FLAGS.dkl_weight, FLAGS.dkl_weight_start,
-                                  FLAGS.dkl_weight_diff, FLAGS.dkl_weight_fn)  # fmt: skip
-    elif FLAGS.sparsity_technique == "l0_regularization":
-        value, start, diff, fn = (FLAGS.l0_norm_weight, FLAGS.l0_weight_start,
-                                  FLAGS.l0_weight_diff, "linear")  # fmt: skip
-    else:
+    """The ``sos.Ramp`` of the VD / L0 penalty weight (None for the other techniques)."""
+    if not technique().penalized:
         return None
-    if fn == "constant":
-        return sos.Ramp(value)
-    return sos.Ramp(value, start, start + diff, fn)
+    weight, start, diff, shape, _ = penalty_flags()
+    return techniques.penalty_ramp(technique(), weight, start, start + diff, shape)
 
 
 def build_model(vocab_size):
@@ -478,7 +475,7 @@ def run() -> int:
     ]
     if FLAGS.log_every_steps:
         callbacks.append(loop.ProgressLog(FLAGS.log_every_steps, FLAGS.train_steps))
-    if FLAGS.sparsity_technique != "none" and not FLAGS.load_masks_from:
+    if technique().sparse and not FLAGS.load_masks_from:
         callbacks.insert(0, sos.SparsityCallback(regularizer_weight=regularizer_weight()))
 
     def train_data(initial_step):

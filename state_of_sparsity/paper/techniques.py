@@ -1,0 +1,106 @@
+"""The techniques as the paper's binaries name them, in one place.
+
+A flag value — the library's names, or the paper's aliases (``baseline`` and ``none`` for no
+sparsity, ``threshold`` for magnitude pruning) — resolves to a ``Technique``. ``sparsify`` turns
+a model and a binary's settings into the sparsified model, ``pruning_schedule`` gives the MP / RP
+schedule and ``penalty_ramp`` the VD / L0 weight. Binaries ask a technique what it does
+(``prunes``, ``penalized``) rather than comparing names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+import state_of_sparsity as sos
+
+__all__ = [
+    "ALIASES",
+    "DENSE",
+    "TECHNIQUES",
+    "Technique",
+    "flag_values",
+    "penalty_ramp",
+    "pruning_schedule",
+    "resolve",
+    "sparsify",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Technique:
+    """A technique: its library name, and whether it prunes on a schedule (MP, RP) or trains
+    with a penalty (VD, L0). ``dense`` does neither."""
+
+    name: str
+    prunes: bool = False
+    penalized: bool = False
+
+    @property
+    def sparse(self) -> bool:
+        return self.prunes or self.penalized
+
+
+DENSE = Technique("dense")
+TECHNIQUES = {
+    t.name: t
+    for t in (
+        DENSE,
+        Technique("magnitude_pruning", prunes=True),
+        Technique("random_pruning", prunes=True),
+        Technique("variational_dropout", penalized=True),
+        Technique("l0_regularization", penalized=True),
+    )
+}
+# The paper's flag values: train_resnet50's ``baseline`` / ``threshold``, train_transformer's
+# ``none``.
+ALIASES = {"baseline": "dense", "none": "dense", "threshold": "magnitude_pruning"}
+
+
+def resolve(name: str) -> Technique:
+    """The technique a flag value names; a ``ValueError`` listing the accepted values."""
+    technique = TECHNIQUES.get(ALIASES.get(name, name))
+    if technique is None:
+        raise ValueError(f"Unknown technique {name!r}; allowed: {', '.join(flag_values())}.")
+    return technique
+
+
+def flag_values() -> list[str]:
+    """Every accepted flag value: the library's names, then the paper's aliases."""
+    return [*TECHNIQUES, *ALIASES]
+
+
+def pruning_schedule(final_sparsity, begin_step, end_step, frequency, fixed=False):
+    """The paper's schedule (cubic, from 0 to ``final_sparsity`` between the steps), or, with
+    ``fixed``, one that never fires: masks copied from another run stay as they are."""
+    if fixed:  # the update rule needs last_update + frequency <= t <= end_step = 0: never
+        return sos.ConstantSparsity(final_sparsity, 0, 0, 1)
+    return sos.PolynomialDecay(0.0, final_sparsity, begin_step, end_step, frequency=frequency)
+
+
+def sparsify(model, technique: Technique, *, schedule=None, overrides=None, seed=None, **options):
+    """``model`` sparsified by ``technique`` (unchanged for ``dense``).
+
+    ``schedule`` is used by the pruning techniques; ``options`` are wrapper arguments of any
+    technique (``log_sigma2_init``, ``clip_log_alpha``, ``threshold``, ``log_alpha_init``,
+    ``noise``...): each technique takes those its wrapper accepts, so a binary can pass all of
+    its settings.
+    """
+    if not technique.sparse:
+        return model
+    accepted = inspect.signature(sos.TECHNIQUES[technique.name].__init__).parameters
+    kwargs = {k: v for k, v in options.items() if k in accepted}
+    if technique.prunes:
+        kwargs["schedule"] = schedule
+    return sos.sparsify(model, technique.name, overrides=overrides, seed=seed, **kwargs)
+
+
+def penalty_ramp(technique: Technique, weight, begin_step, end_step, shape="linear"):
+    """The ``sos.Ramp`` of a penalized technique's weight (None for the others): ``weight``
+    from ``begin_step`` to ``end_step`` in ``shape`` (``"constant"``: the full weight from step
+    0)."""
+    if not technique.penalized:
+        return None
+    if shape == "constant":
+        return sos.Ramp(weight)
+    return sos.Ramp(weight, begin_step, end_step, shape)

@@ -101,6 +101,11 @@ def export_saved_model(model, path, sample_input=None, atol: float | None = None
     ``options`` are eval options (e.g. a VD threshold), as for ``strip``.
     """
     tf = require("tensorflow", "SavedModel export")
+    if keras.backend.backend() not in ("tensorflow", "jax"):
+        raise ValueError(
+            "SavedModel export needs the TensorFlow or JAX backend of Keras, not "
+            f"{keras.backend.backend()!r} (set KERAS_BACKEND before importing keras)."
+        )
     check_driven(model, "export_saved_model")
     stripped = strip_unchecked(model, **options)
     x = sample_inputs(model) if sample_input is None else sample_input

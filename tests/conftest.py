@@ -1,7 +1,9 @@
 """Shared test setup. The backend is Keras' (KERAS_BACKEND; TensorFlow by default).
 
-Tests that need TensorFlow itself (tf.distribute, SavedModel, the tfmot oracle, TensorBoard
-files) carry ``@pytest.mark.tensorflow_only`` and are skipped on other backends.
+Tests that need TensorFlow itself (tf.distribute, the tfmot oracle, TensorBoard files, the
+binaries) carry ``@pytest.mark.tensorflow_only`` and are skipped on other backends; tests that
+export a SavedModel carry ``@pytest.mark.saved_model`` and run on TensorFlow and JAX (Keras
+exports a JAX model through jax2tf; the torch backend cannot).
 """
 
 import os
@@ -27,9 +29,12 @@ def pytest_collection_modifyitems(config, items):
     if BACKEND == "tensorflow":
         return
     skip = pytest.mark.skip(reason=f"needs the TensorFlow backend (running {BACKEND})")
+    no_export = pytest.mark.skip(reason=f"SavedModel export needs TF or JAX (running {BACKEND})")
     for item in items:
         if "tensorflow_only" in item.keywords:
             item.add_marker(skip)
+        elif "saved_model" in item.keywords and BACKEND not in ("jax",):
+            item.add_marker(no_export)
 
 
 def pytest_report_header(config):

@@ -124,6 +124,11 @@ def gradients(fn, variables):
                 return fn()
 
         return [np.asarray(g) for g in jax.grad(f)([v.value for v in variables])]
+    if backend == "torch":
+        import torch
+
+        values = [v.value for v in variables]
+        return [g.detach().cpu().numpy() for g in torch.autograd.grad(fn(), values)]
     raise NotImplementedError(backend)
 
 

@@ -146,6 +146,7 @@ def test_weighted_penalty_and_optional_weight_decay():
     assert len(plain.losses) == 1
 
 
+@pytest.mark.saved_model
 def test_report_strip_and_round_trips(tmp_path, rng):
     inputs = keras.Input((6,))
     hidden = keras.layers.Dense(16, activation="relu", name="hidden")(inputs)

@@ -129,6 +129,7 @@ def test_stripped_model_round_trips_through_keras_file(tmp_path):
     )
 
 
+@pytest.mark.saved_model
 def test_saved_model_export_matches_eval_model(tmp_path):
     import tensorflow as tf
 
@@ -144,6 +145,7 @@ def test_saved_model_export_matches_eval_model(tmp_path):
     assert not glob.glob(str(tmp_path / ".export-*"))
 
 
+@pytest.mark.saved_model
 def test_failed_export_check_writes_nothing(tmp_path):
     model = sos.sparsify(dense_cnn(), "magnitude_pruning", schedule=sos.ConstantSparsity(0.5, 0))
     with pytest.raises(RuntimeError, match="nothing was written"):

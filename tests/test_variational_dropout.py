@@ -190,6 +190,7 @@ def test_penalty_pushes_irrelevant_weights_to_be_pruned():
     assert kept[:2].all()
 
 
+@pytest.mark.saved_model
 @pytest.mark.parametrize("threshold", [0.5, 3.0])
 def test_round_trips_at_two_thresholds(threshold, tmp_path):
     inputs = keras.Input((6,))

@@ -29,7 +29,7 @@ KL_CLIP = 8.0  # the KL always sees log α clipped to ±8 (spec §1.3)
 
 def log_alpha(log_sigma2, theta, clip: float | None = None):
     """log α = log σ² − log(θ² + ε), clipped to [−clip, clip] when ``clip`` is not None."""
-    value = log_sigma2 - ops.log(ops.square(theta) + EPSILON)
+    value = ops.subtract(log_sigma2, ops.log(ops.square(theta) + EPSILON))
     if clip is not None:
         value = ops.clip(value, -clip, clip)
     return value
@@ -37,7 +37,7 @@ def log_alpha(log_sigma2, theta, clip: float | None = None):
 
 def log_sigma2_from_log_alpha(log_alpha_value, theta):
     """The inverse map: log σ² = log α + log(θ² + ε)."""
-    return log_alpha_value + ops.log(ops.square(theta) + EPSILON)
+    return ops.add(log_alpha_value, ops.log(ops.square(theta) + EPSILON))
 
 
 def kl_approximation(log_alpha_value):

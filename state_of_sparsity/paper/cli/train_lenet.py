@@ -102,7 +102,7 @@ def _validated():
     return names, thresholds
 
 
-def _schedules(names, steps: int):
+def _schedules(selected, steps: int):
     import state_of_sparsity as sos
     from state_of_sparsity.paper.training import schedule_checks
 
@@ -118,7 +118,7 @@ def _schedules(names, steps: int):
     pruning = sos.PolynomialDecay(
         0.0, FLAGS.target_sparsity, FLAGS.begin_pruning_step, end, frequency=FLAGS.pruning_frequency
     )
-    if any(techniques.resolve(name).prunes for name in names):
+    if any(techniques.resolve(name).prunes for name in selected):
         names = ("--target_sparsity", "--begin_pruning_step", "--end_pruning_step",
                  "--pruning_frequency")  # fmt: skip
         schedule_checks.check_pruning(pruning, steps, names, warn)
@@ -128,7 +128,7 @@ def _schedules(names, steps: int):
             f"The regularizer ramp ends (step {reg_end}) before it begins "
             f"(--reg_begin_step={FLAGS.reg_begin_step})."
         )
-    if FLAGS.reg_ramp != "constant" and any(techniques.resolve(n).penalized for n in names):
+    if FLAGS.reg_ramp != "constant" and any(techniques.resolve(n).penalized for n in selected):
         schedule_checks.check_ramp(
             FLAGS.reg_begin_step, reg_end, steps, ("--reg_begin_step", "--reg_end_step"), warn
         )

@@ -9,7 +9,7 @@
 """
 
 from state_of_sparsity import layers, ops, optional
-from state_of_sparsity.callbacks import SparsityCallback, update_masks
+from state_of_sparsity.callbacks import SparsityCallback, StepCallback, update_masks
 from state_of_sparsity.export import export_saved_model
 from state_of_sparsity.exporting import export
 from state_of_sparsity.layers.techniques import TECHNIQUES
@@ -31,6 +31,7 @@ __all__ = [
     "SparseFile",
     "SparsityCallback",
     "SparsityReport",
+    "StepCallback",
     "SparsitySummaries",
     "export",
     "export_saved_model",

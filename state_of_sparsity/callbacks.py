@@ -30,7 +30,7 @@ from state_of_sparsity.layers.penalized import PenalizedWrapper
 from state_of_sparsity.layers.pruning import PruningWrapper
 from state_of_sparsity.schedules import as_ramp
 
-__all__ = ["SparsityCallback", "check_driven", "update_masks"]
+__all__ = ["SparsityCallback", "StepCallback", "check_driven", "update_masks"]
 
 
 def _pruning_wrappers(model) -> list[tuple[str, PruningWrapper]]:
@@ -97,7 +97,46 @@ def update_masks(model, step: int) -> list[str]:
     return [path for path, _ in due]
 
 
-class SparsityCallback(keras.callbacks.Callback):
+class StepCallback(keras.callbacks.Callback):
+    """Base of the callbacks that act on optimizer steps: ``self.step`` is the number of steps
+    the optimizer has taken (``optimizer.iterations``) at the end of each batch.
+
+    It is read once, at the first batch of each ``fit`` (so after any restore, e.g. by
+    ``BackupAndRestore`` or a checkpoint loaded between fits), and counted in Python afterwards:
+    no step costs a host sync. With ``steps_per_execution = k`` Keras reports every k-th batch
+    and ``self.step`` advances by k. Subclasses extend ``on_train_batch_end`` (calling
+    ``super()`` first) and read ``self.step``; ``self.steps_taken`` is how many steps the batch
+    call covered.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.step = None
+        self.steps_taken = 0
+
+    def on_train_begin(self, logs=None):
+        self.step = None
+
+    def on_first_batch(self) -> None:
+        """Called once per ``fit``, when ``self.step`` has just been read."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.step is None:
+            optimizer = getattr(self.model, "optimizer", None)
+            if optimizer is None:
+                raise ValueError(
+                    f"{type(self).__name__} needs a compiled model (model.optimizer is None)."
+                )
+            self.step = _as_int(optimizer.iterations)
+            self.on_first_batch()
+        self._batch_begin = batch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps_taken = max(1, batch - self._batch_begin + 1)
+        self.step += self.steps_taken
+
+
+class SparsityCallback(StepCallback):
     """Drives every sparsity wrapper of the model during ``model.fit``.
 
     - Magnitude / random pruning: updates the masks when their schedules say so (without this
@@ -120,12 +159,11 @@ class SparsityCallback(keras.callbacks.Callback):
         super().__init__()
         self.regularizer_weight = as_ramp(regularizer_weight)
         self._wrappers = None
-        self._step = None
 
     def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
         wrappers = [w for _, w in traversal.wrappers(self.model)]
         self._wrappers = _pruning_wrappers(self.model)
-        self._step = None
         penalized = [w for w in wrappers if isinstance(w, PenalizedWrapper)]
         if not wrappers:
             warnings.warn(
@@ -138,24 +176,14 @@ class SparsityCallback(keras.callbacks.Callback):
             if any(changed):
                 self.model.make_train_function(force=True)
 
-    def _start(self):
-        optimizer = getattr(self.model, "optimizer", None)
-        if optimizer is None:
-            raise ValueError("SparsityCallback needs a compiled model (model.optimizer is None).")
-        self._step = _as_int(optimizer.iterations)
+    def on_first_batch(self):
         # A subclassed model whose wrappers were created in __init__ is built by its first
         # train step, after this: an unbuilt wrapper has never been updated.
         self._last = [_as_int(w.last_update.value) if w.built else 0 for _, w in self._wrappers]
 
-    def on_train_batch_begin(self, batch, logs=None):
-        if self._step is None:
-            self._start()
-        self._batch_begin = batch
-
     def on_train_batch_end(self, batch, logs=None):
-        steps = max(1, batch - self._batch_begin + 1)
-        step = self._step + steps - 1
-        self._step += steps
+        super().on_train_batch_end(batch, logs)
+        step = self.step - 1  # the index of the step just taken
         due = [
             i
             for i, (_, w) in enumerate(self._wrappers)

@@ -29,6 +29,7 @@ import numpy as np
 from keras import ops
 
 # The saved model configs name these classes (the model, its optimizer schedule, loss, metrics).
+from state_of_sparsity.callbacks import StepCallback
 from state_of_sparsity.paper.models import transformer  # noqa: F401
 from state_of_sparsity.paper.training import faults, losses, lr_schedules, metrics  # noqa: F401
 from state_of_sparsity.paper.training.errors import TrainingDiverged, UsageError, one_line
@@ -221,7 +222,7 @@ def _non_finite(model) -> str | None:
     return None
 
 
-class StepCheckpoint(keras.callbacks.Callback):
+class StepCheckpoint(StepCallback):
     """Saves a checkpoint every ``every`` optimizer steps and at the end of training.
 
     The NaN guard: before saving, the loss of the batch just run and every model and optimizer
@@ -240,7 +241,6 @@ class StepCheckpoint(keras.callbacks.Callback):
         self.every = int(every)
         self.keep = int(keep)
         self.clock = clock
-        self._step = None
         self._diverged = False
 
     def _diverge(self, what: str, step: int):
@@ -284,13 +284,8 @@ class StepCheckpoint(keras.callbacks.Callback):
         return path
 
     def on_train_begin(self, logs=None):
-        self._step = None
+        super().on_train_begin(logs)
         self._diverged = False
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self._step is None:
-            self._step = int(ops.convert_to_numpy(self.model.optimizer.iterations))
-        self._begin = batch
 
     @staticmethod
     def _loss(logs):
@@ -298,19 +293,19 @@ class StepCheckpoint(keras.callbacks.Callback):
         return None if loss is None else float(ops.convert_to_numpy(loss))
 
     def on_train_batch_end(self, batch, logs=None):
-        self._step += batch - self._begin + 1
-        faults.point("train", self._step)
-        if self._step % self.every == 0:
-            self.save(self._step, self._loss(logs))
+        super().on_train_batch_end(batch, logs)
+        faults.point("train", self.step)
+        if self.step % self.every == 0:
+            self.save(self.step, self._loss(logs))
 
     def on_epoch_end(self, epoch, logs=None):
         loss = self._loss(logs)
         if loss is not None and not math.isfinite(loss):
-            self._diverge(f"The training loss is {loss}", self._step)
+            self._diverge(f"The training loss is {loss}", self.step)
 
     def on_train_end(self, logs=None):
-        if self._step is None or self._diverged:
+        if self.step is None or self._diverged:
             return
         latest = latest_checkpoint(self.directory)
-        if latest is None or latest[0] != self._step:
-            self.save(self._step)
+        if latest is None or latest[0] != self.step:
+            self.save(self.step)

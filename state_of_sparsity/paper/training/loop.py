@@ -12,9 +12,9 @@ import math
 import os
 import time
 
-import keras
 from keras import ops
 
+from state_of_sparsity.callbacks import StepCallback
 from state_of_sparsity.paper.training import checkpoints
 from state_of_sparsity.paper.training.errors import UsageError
 
@@ -25,56 +25,41 @@ def checkpoint_dir(output_dir: str) -> str:
     return os.path.join(output_dir, "checkpoints")
 
 
-class StopAtStep(keras.callbacks.Callback):
+class StopAtStep(StepCallback):
     """Stops ``fit`` once the optimizer has taken ``train_steps`` steps in total."""
 
     def __init__(self, train_steps: int):
         super().__init__()
         self.train_steps = int(train_steps)
-        self._step = None
-
-    def on_train_begin(self, logs=None):
-        self._step = None
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self._step is None:
-            self._step = int(ops.convert_to_numpy(self.model.optimizer.iterations))
-        self._begin = batch
 
     def on_train_batch_end(self, batch, logs=None):
-        self._step += batch - self._begin + 1
-        if self._step >= self.train_steps:
+        super().on_train_batch_end(batch, logs)
+        if self.step >= self.train_steps:
             self.model.stop_training = True
 
 
-class ProgressLog(keras.callbacks.Callback):
+class ProgressLog(StepCallback):
     """Prints ``step <n>/<total>: loss <l>, <r> steps/s`` every ``every`` optimizer steps,
-    independently of checkpoints and of Keras' per-"epoch" lines."""
+    independently of checkpoints and of Keras' per-"epoch" lines. Each ``fit``
+    (``train_and_eval``: between evaluations) times its own steps."""
 
     def __init__(self, every: int, train_steps: int):
         super().__init__()
         self.every = int(every)
         self.train_steps = int(train_steps)
-        self._step = None
 
-    def on_train_begin(self, logs=None):
-        self._step = None  # each fit (train_and_eval: between evaluations) times its own steps
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self._step is None:
-            self._step = int(ops.convert_to_numpy(self.model.optimizer.iterations))
-            self._since = (self._step, time.monotonic())
-        self._begin = batch
+    def on_first_batch(self):
+        self._since = (self.step, time.monotonic())
 
     def on_train_batch_end(self, batch, logs=None):
-        self._step += batch - self._begin + 1
-        if self._step % self.every:
+        super().on_train_batch_end(batch, logs)
+        if self.step % self.every:
             return
         loss = float(ops.convert_to_numpy((logs or {}).get("loss", math.nan)))
         step0, t0 = self._since
-        rate = (self._step - step0) / max(time.monotonic() - t0, 1e-9)
-        self._since = (self._step, time.monotonic())
-        print(f"step {self._step}/{self.train_steps}: loss {loss:.4f}, {rate:.2f} steps/s",
+        rate = (self.step - step0) / max(time.monotonic() - t0, 1e-9)
+        self._since = (self.step, time.monotonic())
+        print(f"step {self.step}/{self.train_steps}: loss {loss:.4f}, {rate:.2f} steps/s",
               flush=True)  # fmt: skip
 
 

@@ -10,10 +10,14 @@ every binary (``cli/launch.py``).
 
 from __future__ import annotations
 
-from absl import flags
+import os
 
-from state_of_sparsity.paper.cli import launch
-from state_of_sparsity.paper.training.errors import UsageError
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import flags  # noqa: E402
+
+from state_of_sparsity.paper.cli import launch  # noqa: E402
+from state_of_sparsity.paper.training.errors import UsageError  # noqa: E402
 
 FLAGS = flags.FLAGS
 BINARY = "list_recipes"

@@ -107,6 +107,7 @@ _TRANSFORMER = {
     "scratch_e": (_FIXED_MASKS, ("regularization",), ("--load_masks_from",)),
     "scratch_e_augmented_init": (_FIXED_MASKS, ("regularization",), ("--load_masks_from",)),
 }
+_PENALTIES = ("variational_dropout", "l0_regularization")  # --target_sparsity does not apply
 _TECHNIQUES = {"resnet50": _RESNET, "transformer": _TRANSFORMER}
 _LENGTH = {
     "resnet50": {"train_steps": 128000, "train_batch_size": 1024},
@@ -143,7 +144,7 @@ class Recipe:
 def _flags(benchmark, technique, level, run) -> dict:
     naming, copied, _ = _TECHNIQUES[benchmark][technique]
     flags = dict(naming)
-    if benchmark == "transformer":
+    if benchmark == "transformer" and technique not in _PENALTIES:
         flags["target_sparsity"] = level
     flags.update((name, run.hparams[name]) for name in copied)
     if technique == "scratch_e_augmented_init":

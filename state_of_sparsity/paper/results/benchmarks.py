@@ -17,9 +17,9 @@ __all__ = ["BENCHMARKS", "Benchmark", "lenet"]
 class Benchmark:
     """One benchmark.
 
-    ``metric``: what ``metric`` values of its runs are (top-1 as a fraction, Moses BLEU, test
-    accuracy as a fraction), ``short`` its column header; ``scale`` multiplies them for display
-    (100: percent).
+    ``metric``: what its runs' ``metric`` values show as (the values are top-1 and test accuracy
+    as fractions, Moses BLEU), ``short`` its column header; ``scale`` multiplies the values for
+    display (100: percent).
     ``front_techniques``: the techniques whose Pareto fronts ``plot_results`` draws.
     """
 
@@ -70,9 +70,9 @@ BENCHMARKS = {
         name="lenet",
         title="LeNet on MNIST-5k",
         binary="train_lenet",
-        metric="test accuracy",
-        short="accuracy",
-        scale=1.0,
+        metric="test accuracy (%)",
+        short="accuracy %",
+        scale=100.0,
     ),
 }
 

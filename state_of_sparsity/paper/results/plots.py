@@ -149,7 +149,7 @@ def _draw_panel(ax, benchmark, runs):
     ax.set_xlabel("sparsity")
     ax.set_ylabel(benchmark.metric)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="x-small", loc="lower left")
+    ax.legend(fontsize="x-small", loc="lower left" if benchmark.front_techniques else "best")
 
 
 def results_figure(panels, path: str) -> None:

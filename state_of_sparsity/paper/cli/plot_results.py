@@ -47,7 +47,7 @@ flags.DEFINE_bool("layers", False, "Also draw each sparse run's sparsity by laye
 
 
 def run() -> int:
-    from state_of_sparsity.paper.results import benchmarks, run_dirs
+    from state_of_sparsity.paper.results import benchmarks, plots, run_dirs, tables
     from state_of_sparsity.paper.training import run_dir
 
     harness_flags.resolve_defaults(output_dir="out/plot_results")
@@ -68,8 +68,6 @@ def run() -> int:
             panels.append((benchmarks.lenet(mine[0].flags["model"]), mine))
         elif mine or name in FLAGS.benchmarks:
             panels.append((benchmark, mine))
-    from state_of_sparsity.paper.results import plots, tables
-
     # Everything is checked: from here on files are written.
     run_dir.create(FLAGS.output_dir)
     outputs = [os.path.join(FLAGS.output_dir, "results.png")]

@@ -107,6 +107,7 @@ _TRANSFORMER = {
     "scratch_e": (_FIXED_MASKS, ("regularization",), ("--load_masks_from",)),
     "scratch_e_augmented_init": (_FIXED_MASKS, ("regularization",), ("--load_masks_from",)),
 }
+_RECIPE_OF_METHOD = {"threshold": "magnitude_pruning"}  # train_resnet50's name for MP
 _PENALTIES = ("variational_dropout", "l0_regularization")  # --target_sparsity does not apply
 _TECHNIQUES = {"resnet50": _RESNET, "transformer": _TRANSFORMER}
 _LENGTH = {
@@ -223,29 +224,23 @@ def _notes(recipe) -> list[str]:
             "The paper evaluated each VD model at 11 log-alpha thresholds; this is the best one."
         )
     if run.mask_source is not None:
-        source = " ".join(_value(k, v) for k, v in run.mask_source.items())
-        level = selection.level_of(
-            run.mask_source.get("end_sparsity", recipe.level), (recipe.level,)
-        )
-        method = run.mask_source.get("pruning_method", run.mask_source.get("sparsity_technique"))
-        technique = "magnitude_pruning" if method == "threshold" else method
-        match = find(recipe.benchmark, technique, recipe.level) if level else None
-        same = match is not None and all(
-            match.flags.get(k) == v
-            for k, v in run.mask_source.items()
-            if k not in ("pruning_method", "sparsity_technique")
-        )
+        source = run.mask_source
+        method = source.get("pruning_method", source.get("sparsity_technique"))
+        match = find(recipe.benchmark, _RECIPE_OF_METHOD.get(method, method), recipe.level)
+        same = match is not None and all(match.flags.get(k) == v for k, v in source.items())
         notes.append(
-            f"Masks from a finished {BENCHMARKS[recipe.benchmark].binary} run with: {source}."
+            f"Masks from a finished {recipe.binary} run with: "
+            f"{' '.join(_value(k, v) for k, v in source.items())}."
         )
         notes.append(
             f"That is recipe {match.name}."
             if same
-            else "No recipe is that run (it is not the "
-            "best of its level): train it with the flags above."
+            else "No recipe is that run (it is not the best of its level): train it with the "
+            "flags above."
         )
-    notes.append(f"Add {', '.join(recipe.needs)}." if recipe.needs else "")
-    return [note for note in notes if note]
+    if recipe.needs:
+        notes.append(f"Add {', '.join(recipe.needs)}.")
+    return notes
 
 
 def render(recipe: Recipe) -> str:

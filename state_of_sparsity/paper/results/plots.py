@@ -92,8 +92,8 @@ def _draw_paper(ax, benchmark):
     return [*drawn, dense]
 
 
-def _legend(label, what):
-    return f"{label} ({what})" if label else what
+def _legend(path, what):
+    return f"{path} ({what})" if path else what
 
 
 def _draw_panel(ax, benchmark, runs):
@@ -111,7 +111,7 @@ def _draw_panel(ax, benchmark, runs):
                 color="black",
                 linestyle=":",
                 linewidth=1.2,
-                label=_legend(run.label, "dense"),
+                label=_legend(run.path, "dense"),
             )
             continue
         if run.sweep:
@@ -122,7 +122,7 @@ def _draw_panel(ax, benchmark, runs):
                 linewidth=0.8,
                 marker=".",
                 zorder=4,
-                label=_legend(run.label, "τ sweep"),
+                label=_legend(run.path, "τ sweep"),
             )
             metrics += [m * scale for _, m in run.sweep]
             sparsities += [s for s, _ in run.sweep]
@@ -135,7 +135,7 @@ def _draw_panel(ax, benchmark, runs):
             edgecolors="black",
             linewidths=0.8,
             zorder=5,
-            label=_legend(run.label, NAMES.get(run.technique, run.technique)),
+            label=_legend(run.path, NAMES.get(run.technique, run.technique)),
         )
         sparsities.append(run.sparsity)
     if sparsities:
@@ -196,7 +196,7 @@ def layer_roles_figure(run, path: str) -> None:
     handles = [plt.Rectangle((0, 0), 1, 1, color=colors[r["role"]]) for r in roles]
     layers.legend(handles, list(colors), fontsize="x-small", ncol=2)
     fig.suptitle(
-        f"{run.label}: {NAMES.get(run.technique, run.technique)}, global sparsity "
+        f"{run.path}: {NAMES.get(run.technique, run.technique)}, global sparsity "
         f"{run.sparsity:.2%}",
         fontsize="medium",
     )

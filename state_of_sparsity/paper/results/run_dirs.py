@@ -36,12 +36,12 @@ _TRANSFORMER_STEPS = 500000
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class UserRun:
-    """One result of a user's run. ``metric`` is None when the run measured none (a Transformer
-    trained with ``--bleu_sentences=0``). ``layers``: the sparsity report's rows (name,
-    weights, nonzeros, ...). ``sweep``: (sparsity, metric) of a VD model at each threshold."""
+    """One result of a user's run, shown as its directory ``path`` (empty: unnamed).
+    ``metric`` is None when the run measured none (a Transformer trained with
+    ``--bleu_sentences=0``). ``layers``: the sparsity report's rows (name, weights, nonzeros,
+    ...). ``sweep``: (sparsity, metric) of a VD model at each threshold."""
 
     path: str
-    label: str
     benchmark: str
     technique: str
     sparsity: float
@@ -89,7 +89,6 @@ def _training_runs(path, benchmark, results):
     return [
         UserRun(
             path,
-            path,
             benchmark,
             technique,
             float(final["global_sparsity"]),
@@ -102,7 +101,7 @@ def _training_runs(path, benchmark, results):
 
 def lenet_runs(results: dict, config: dict, path: str = "") -> list[UserRun]:
     """The rows of a ``train_lenet`` table (``results.json``'s ``results``, made with the flags
-    ``config``) as runs labelled ``path``."""
+    ``config``) as runs of ``path``."""
     runs = []
     for technique, row in results.items():
         sweep = tuple(
@@ -113,7 +112,6 @@ def lenet_runs(results: dict, config: dict, path: str = "") -> list[UserRun]:
         )
         runs.append(
             UserRun(
-                path,
                 path,
                 "lenet",
                 technique,

@@ -65,7 +65,7 @@ def comparison(runs) -> str:
         rows = []
         for run in mine:
             row = [
-                run.label,
+                run.path,
                 run.technique,
                 f"{run.sparsity:.2%}",
                 "-" if run.metric is None else f"{run.metric * scale:.2f}",
@@ -93,7 +93,7 @@ def roles(run) -> str:
         ]
         for r in layer_roles.by_role(run.benchmark, run.layers, depth)
     ]
-    title = f"Sparsity by layer role: {run.label} ({run.technique}, global {run.sparsity:.2%})"
+    title = f"Sparsity by layer role: {run.path} ({run.technique}, global {run.sparsity:.2%})"
     return "\n".join(
         [title, *_format(["role", "tensors", "weights", "non-zeros", "sparsity"], rows)]
     )

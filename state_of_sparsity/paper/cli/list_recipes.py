@@ -27,6 +27,7 @@ flags.DEFINE_string("show", None, "A recipe's name (e.g. resnet50/magnitude_prun
 
 def run() -> int:
     from state_of_sparsity.paper.recipes import catalog
+    from state_of_sparsity.paper.results import tables
     from state_of_sparsity.paper.results.benchmarks import BENCHMARKS
 
     recipes = catalog.recipes()
@@ -42,20 +43,14 @@ def run() -> int:
         mine = [r for r in recipes if r.benchmark == name]
         if not mine or FLAGS.benchmark not in ("all", name):
             continue
-        rows = [("recipe", "paper sparsity", f"paper {benchmark.short}", "add")]
-        rows += [
-            (
-                r.name,
-                f"{r.run.sparsity:.2%}",
-                f"{r.run.metric * benchmark.scale:.2f}",
-                " ".join(r.needs),
-            )
+        header = ["recipe", "paper sparsity", f"paper {benchmark.short}", "add"]
+        rows = [
+            [r.name, f"{r.run.sparsity:.2%}", f"{r.run.metric * benchmark.scale:.2f}",
+             " ".join(r.needs)]
             for r in mine
-        ]
-        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        ]  # fmt: skip
         print(f"\n{benchmark.title} ({benchmark.binary}):")
-        for row in rows:
-            print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        print("\n".join("  " + line for line in tables.aligned(header, rows)))
         print(
             f"  use: {benchmark.binary} --flagfile={mine[0].path} --data_dir=DIR --output_dir=DIR"
         )

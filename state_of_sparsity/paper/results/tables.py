@@ -4,6 +4,7 @@
 level nearest its sparsity (``selection.best_by_level``; a dense run beside the paper's best
 dense run), the difference, and the recipe that reproduces that paper run (or its CSV line where
 no recipe does). ``roles``: a run's sparsity by layer role (``layer_roles.by_role``).
+``aligned``: the column layout they (and ``list_recipes``) use.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from state_of_sparsity.paper.recipes import catalog
 from state_of_sparsity.paper.results import layer_roles, paper_runs, selection
 from state_of_sparsity.paper.results.benchmarks import BENCHMARKS
 
-__all__ = ["comparison", "paper_match", "roles"]
+__all__ = ["aligned", "comparison", "paper_match", "roles"]
 
 
-def _format(header, rows) -> list[str]:
+def aligned(header, rows) -> list[str]:
+    """``header`` and ``rows`` (lists of strings) as left-aligned columns under a rule."""
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(header, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
@@ -76,7 +78,7 @@ def comparison(runs) -> str:
         title = f"{benchmark.title}: {benchmark.metric}"
         if benchmark.levels:
             title += "; paper: its best run of the technique at the nearest reported sparsity"
-        sections.append("\n".join([title, *_format(header, rows)]))
+        sections.append("\n".join([title, *aligned(header, rows)]))
     return "\n\n".join(sections)
 
 
@@ -95,5 +97,5 @@ def roles(run) -> str:
     ]
     title = f"Sparsity by layer role: {run.path} ({run.technique}, global {run.sparsity:.2%})"
     return "\n".join(
-        [title, *_format(["role", "tensors", "weights", "non-zeros", "sparsity"], rows)]
+        [title, *aligned(["role", "tensors", "weights", "non-zeros", "sparsity"], rows)]
     )

@@ -88,6 +88,36 @@ def test_reported_numbers_match_the_exported_models(tiny_run):
     assert pruned["global_sparsity"] == pytest.approx(0.95, abs=1e-4)
 
 
+def test_plot_results_reads_the_table_and_draws_it_as_train_lenet(tiny_run, tmp_path, capsys):
+    """train_lenet's results.png is a LeNet panel of plot_results (one drawing code): both are
+    real figures, and plot_results' table holds the run's rows."""
+    import matplotlib.image
+    from absl import flags as absl_flags
+
+    from state_of_sparsity.paper.cli import plot_results
+
+    out, _ = tiny_run
+    with open(os.path.join(out, "results.json")) as f:
+        results = json.load(f)["results"]
+    absl_flags.FLAGS.unparse_flags()
+    try:
+        absl_flags.FLAGS(["plot_results", f"--runs={out}", f"--output_dir={tmp_path}", "--layers"])
+        assert plot_results._main(["plot_results"]) == 0
+    finally:
+        absl_flags.FLAGS.unparse_flags()
+    captured = capsys.readouterr()
+    assert "--layers:" in captured.err  # no layer roles for LeNet: a warning, not an error
+    rows = [line.split() for line in (tmp_path / "results.txt").read_text().splitlines()[3:]]
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
+        (out, t, f"{results[t]['global_sparsity']:.2%}", f"{100 * results[t]['accuracy']:.2f}")
+        for t in TECHNIQUES
+    ]
+    for path in (os.path.join(out, "results.png"), tmp_path / "results.png"):
+        image = matplotlib.image.imread(str(path))[..., :3]
+        assert (image < 0.95).any(axis=-1).mean() > 0.03
+        assert len(np.unique((image * 255).astype(np.uint8).reshape(-1, 3), axis=0)) > 50
+
+
 @pytest.mark.parametrize(
     "flag, message",
     [

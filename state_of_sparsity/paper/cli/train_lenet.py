@@ -238,30 +238,12 @@ def _table(results) -> str:
     return "\n".join(lines)
 
 
-def _plot(results, path) -> None:
-    import matplotlib
+def _plot(results, config, path) -> None:
+    """``results.png``: the table as a LeNet panel of ``plot_results`` (same drawing code)."""
+    from state_of_sparsity.paper.results import benchmarks, plots, run_dirs
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for technique, r in results.items():
-        if technique == "dense":
-            ax.axhline(r["accuracy"], color="gray", linestyle="--", label="dense")
-        elif "thresholds" in r:
-            points = sorted((s["global_sparsity"], s["accuracy"]) for s in r["thresholds"].values())
-            ax.plot(*zip(*points, strict=True), marker="o", label=f"{technique} (τ sweep)")
-        else:
-            ax.plot(r["global_sparsity"], r["accuracy"], marker="s", linestyle="", label=technique)
-    ax.set_xlabel("global sparsity")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(f"{FLAGS.model} on MNIST-5k")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(f"{path}.tmp", dpi=120, format="png")
-    plt.close(fig)
-    os.replace(f"{path}.tmp", path)
+    panel = (benchmarks.lenet(FLAGS.model), run_dirs.lenet_runs(results, config))
+    plots.results_figure([panel], path)
 
 
 def _existing_results(output_dir, recorded):
@@ -334,7 +316,7 @@ def run() -> int:
     with open(f"{text}.tmp", "w") as f:
         f.write(table + "\n")
     os.replace(f"{text}.tmp", text)
-    _plot(results, os.path.join(output_dir, "results.png"))
+    _plot(results, config, os.path.join(output_dir, "results.png"))
     print(f"\nResults, plot, SavedModels and TensorBoard logs in {output_dir}")
     return 0
 

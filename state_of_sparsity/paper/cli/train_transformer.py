@@ -5,8 +5,8 @@ One command per run: ``--sparsity_technique`` selects dense (``none``), ``magnit
 schedule (``--target_sparsity``, ``--begin_pruning_step``, ``--end_pruning_step``,
 ``--pruning_frequency``, ``--embedding_sparsity``) or the penalty weight ramp (``--dkl_weight``,
 ``--dkl_weight_start``, ``--dkl_weight_diff``, ``--dkl_weight_fn``; ``--l0_norm_weight``,
-``--l0_weight_start``, ``--l0_weight_diff``). ``--load_masks_from`` (fixed masks of an MP run)
-with ``--load_weights_from`` (a lottery ticket: that run's step-0 values) and
+``--l0_weight_start``, ``--l0_weight_diff``, ``--l0_weight_fn``). ``--load_masks_from`` (fixed
+masks of an MP run) with ``--load_weights_from`` (a lottery ticket: that run's step-0 values) and
 ``--initial_sparsity`` (augmented init) give the paper's scratch / lottery experiments.
 
 Reruns, as ``train_resnet50``: the same command resumes from the newest intact checkpoint
@@ -98,7 +98,11 @@ flags.DEFINE_integer("dkl_weight_diff", 100000, "Length of the KL weight ramp.")
 flags.DEFINE_enum("dkl_weight_fn", "linear", ["constant", "linear", "cubic"], "KL ramp shape.")
 flags.DEFINE_float("l0_norm_weight", 1 / 4.5e6, "L0 penalty weight (1/N included).")
 flags.DEFINE_integer("l0_weight_start", 100000, "Step at which the L0 weight ramp starts.")
-flags.DEFINE_integer("l0_weight_diff", 100000, "Length of the (linear) L0 weight ramp.")
+flags.DEFINE_integer("l0_weight_diff", 100000, "Length of the L0 weight ramp.")
+flags.DEFINE_enum(
+    "l0_weight_fn", "linear", ["constant", "linear", "cubic"],
+    "L0 ramp shape (the reference took it from dkl_weight_fn; the paper's CSV: l0_norm_weight_fn).",
+)  # fmt: skip
 flags.DEFINE_string("load_masks_from", "", "MP run (checkpoint file or directory): fixed masks.")
 flags.DEFINE_string("load_weights_from", "", "With --load_masks_from: non-mask initial values.")
 flags.DEFINE_float("initial_sparsity", 0.0, "With --load_masks_from: augmented-init sparsity.")
@@ -158,7 +162,7 @@ def validate():
         raise UsageError(f"--initial_sparsity={FLAGS.initial_sparsity} must be in [0, 1).")
     for weight, diff, fn in (
         ("dkl_weight", "dkl_weight_diff", FLAGS.dkl_weight_fn),
-        ("l0_norm_weight", "l0_weight_diff", "linear"),
+        ("l0_norm_weight", "l0_weight_diff", FLAGS.l0_weight_fn),
     ):
         if getattr(FLAGS, weight) < 0:
             raise UsageError(f"--{weight}={getattr(FLAGS, weight)} must be >= 0.")
@@ -284,8 +288,8 @@ def penalty_flags():
     if technique().name == "variational_dropout":
         return (FLAGS.dkl_weight, FLAGS.dkl_weight_start, FLAGS.dkl_weight_diff,
                 FLAGS.dkl_weight_fn, "dkl_weight")  # fmt: skip
-    return (FLAGS.l0_norm_weight, FLAGS.l0_weight_start, FLAGS.l0_weight_diff, "linear",
-            "l0_weight")  # fmt: skip
+    return (FLAGS.l0_norm_weight, FLAGS.l0_weight_start, FLAGS.l0_weight_diff,
+            FLAGS.l0_weight_fn, "l0_weight")  # fmt: skip
 
 
 def regularizer_weight():

@@ -1,5 +1,5 @@
 """The absl flags every training binary shares (``train_resnet50``, ``train_transformer``; the
-tools use some of them too).
+tools, ``plot_results`` included, use some of them too).
 
 Defined once here, so the binaries can live in one process (a notebook, the in-process
 integration tests). Flags whose default differs per binary default to None here and are filled
@@ -14,7 +14,11 @@ __all__ = ["resolve_defaults"]
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string("output_dir", None, "Checkpoints, logs, SavedModel and results.json.")
+flags.DEFINE_string(
+    "output_dir", None,
+    "Checkpoints, logs, SavedModel and results.json (plot_results: its figures and table; "
+    "default out/plot_results).",
+)  # fmt: skip
 flags.DEFINE_string(
     "dataset", None,
     "tfds dataset (default: imagenet2012 for train_resnet50 and evaluate_resnet50, "

@@ -582,3 +582,22 @@ def test_train_lenet_merges_a_technique_into_the_table(tmp_path):
     assert list(results) == ["dense", "random_pruning"] and results["dense"] == dense
     assert "dense" in done.out and "random_pruning" in done.out  # the whole table
     assert sorted(os.listdir(out / "saved_model")) == ["dense", "random_pruning"]
+
+
+def test_a_binary_without_the_paper_extra_says_which_extra_to_install(tmp_path):
+    """Modules of the paper extra made unimportable: one line, exit 2, nothing written."""
+    code = (
+        "import sys, runpy\n"
+        "sys.modules['sacrebleu'] = None\n"
+        "sys.argv = ['train_lenet', '--output_dir=out']\n"
+        "runpy.run_module('state_of_sparsity.paper.cli.train_lenet', run_name='__main__')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)  # fmt: skip
+    assert done.returncode == 2
+    lines = [x for x in done.stderr.splitlines() if x.strip() and not START_UP_NOISE.match(x)]
+    assert lines == [
+        "train_lenet: error: the paper's binaries need sacrebleu: pip install "
+        '"state-of-sparsity[paper]".'
+    ]
+    assert os.listdir(tmp_path) == []

@@ -72,3 +72,54 @@ def test_fixed_schedule_never_fires_and_ramps():
     assert techniques.penalty_ramp(vd, 1e-4, 10, 20, "constant") == sos.Ramp(1e-4)
     assert techniques.penalty_ramp(vd, 1e-4, 10, 20, "cubic") == sos.Ramp(1e-4, 10, 20, "cubic")
     assert techniques.penalty_ramp(techniques.resolve("threshold"), 1e-4, 10, 20) is None
+
+
+MP, VD = techniques.resolve("magnitude_pruning"), techniques.resolve("variational_dropout")
+
+
+@pytest.mark.parametrize(
+    "technique, pattern, distribution, sparsity, overrides, fixed",
+    [
+        (MP, "", "uniform", 0.9, None, False),
+        (MP, "2:4", "uniform", 0.5, {"stem": 0.0}, False),
+        (MP, "1x4", "erk", 0.9, {"fc": 0.8}, False),
+        (MP, "", "global", 0.9, {"stem": 0.0}, False),
+        (VD, "", "uniform", 0.9, None, False),
+        (MP, "", "uniform", 0.9, None, True),
+    ],
+)
+def test_structure_flags_that_fit(technique, pattern, distribution, sparsity, overrides, fixed):
+    techniques.check_structure(technique, pattern, distribution, sparsity, overrides, fixed)
+
+
+@pytest.mark.parametrize(
+    "technique, pattern, distribution, sparsity, overrides, fixed, message",
+    [
+        (VD, "2:4", "uniform", 0.5, None, False, "shape MP / RP pruning, not variational_"),
+        (VD, "", "erk", 0.9, None, False, "not variational_dropout"),
+        (MP, "", "global", 0.9, None, True, "not fixed masks copied"),
+        (MP, "2:4", "uniform", 0.9, None, False, "sets the sparsity at 0.5; .*got 0.9"),
+        (MP, "2:4", "erk", 0.5, None, False, "use distribution='uniform'"),
+        (MP, "4:2", "uniform", 0.5, None, False, "--sparsity_pattern='4:2'"),
+        (MP, "", "global", 0.9, {"fc": 0.8}, False, r"per-layer targets .*'fc': 0.8"),
+    ],
+)
+def test_structure_flags_that_do_not_fit(
+    technique, pattern, distribution, sparsity, overrides, fixed, message
+):
+    with pytest.raises(ValueError, match=message):
+        techniques.check_structure(technique, pattern, distribution, sparsity, overrides, fixed)
+
+
+@pytest.mark.parametrize("distribution", ["global", "erk"])
+def test_sparsify_passes_the_structure_to_pruning(distribution):
+    schedule = techniques.pruning_schedule(0.5, 0, 10, 2)
+    inputs = keras.Input((8,))
+    outputs = keras.layers.Dense(4, name="fc2")(keras.layers.Dense(8, name="fc1")(inputs))
+    sparse = techniques.sparsify(
+        keras.Model(inputs, outputs), MP, schedule=schedule, pattern="1x4",
+        distribution=distribution,
+    )  # fmt: skip
+    for _, wrapper in traversal.wrappers(sparse):
+        assert wrapper.technique_config()["pattern"] == "1x4"
+        assert wrapper.technique_config()["distribution"] == distribution

@@ -13,12 +13,15 @@ import dataclasses
 import inspect
 
 import state_of_sparsity as sos
+from state_of_sparsity.layers.pruning import check_distribution
+from state_of_sparsity.ops import patterns
 
 __all__ = [
     "ALIASES",
     "DENSE",
     "TECHNIQUES",
     "Technique",
+    "check_structure",
     "flag_values",
     "penalty_ramp",
     "pruning_schedule",
@@ -78,10 +81,44 @@ def pruning_schedule(final_sparsity, begin_step, end_step, frequency, fixed=Fals
     return sos.PolynomialDecay(0.0, final_sparsity, begin_step, end_step, frequency=frequency)
 
 
-def sparsify(model, technique: Technique, *, schedule=None, overrides=None, seed=None, **options):
+def check_structure(technique, pattern, distribution, final_sparsity, overrides=None, fixed=False):
+    """Raises a ``ValueError`` naming the flag when ``--sparsity_pattern`` (``""``: none) or
+    ``--sparsity_distribution`` cannot apply: they shape MP / RP's own mask updates, so not
+    the penalized techniques nor masks copied from another run (``fixed``); an N:M pattern fixes
+    the sparsity at 1 − N/M; ``global`` ranks every layer together, so per-layer targets in
+    ``overrides`` (other than 0: dense) do not fit it. The library's own checks, as flags."""
+    if not pattern and distribution == "uniform":
+        return
+    flags = f"--sparsity_pattern={pattern!r} --sparsity_distribution={distribution}"
+    if not technique.prunes or fixed:
+        what = "fixed masks copied from another run" if fixed else technique.name
+        raise ValueError(f"{flags}: patterns and distributions shape MP / RP pruning, not {what}.")
+    try:
+        parsed = patterns.parse_pattern(pattern or None)
+        check_distribution(distribution, parsed)
+    except ValueError as error:
+        raise ValueError(f"{flags}: {error}") from None
+    if isinstance(parsed, patterns.NM) and abs(final_sparsity - parsed.sparsity) > 1e-9:
+        raise ValueError(
+            f"--sparsity_pattern={pattern} sets the sparsity at {parsed.sparsity:g}; set the "
+            f"target sparsity to it (got {final_sparsity:g})."
+        )
+    targets = {k: v for k, v in (overrides or {}).items() if v}
+    if distribution == "global" and targets:
+        raise ValueError(
+            f"--sparsity_distribution=global ranks all layers together, so per-layer targets "
+            f"cannot apply (got {targets}); keep those layers dense or use uniform / erk."
+        )
+
+
+def sparsify(
+    model, technique: Technique, *, schedule=None, overrides=None, seed=None, pattern="",
+    distribution="uniform", **options,
+):  # fmt: skip
     """``model`` sparsified by ``technique`` (unchanged for ``dense``).
 
-    ``schedule`` is used by the pruning techniques; ``options`` are wrapper arguments of any
+    ``schedule``, ``pattern`` (``""``: unstructured) and ``distribution`` are used by the
+    pruning techniques (see ``check_structure``); ``options`` are wrapper arguments of any
     technique (``log_sigma2_init``, ``clip_log_alpha``, ``threshold``, ``log_alpha_init``,
     ``noise``...): each technique takes those its wrapper accepts, so a binary can pass all of
     its settings.
@@ -91,7 +128,7 @@ def sparsify(model, technique: Technique, *, schedule=None, overrides=None, seed
     accepted = inspect.signature(sos.TECHNIQUES[technique.name].__init__).parameters
     kwargs = {k: v for k, v in options.items() if k in accepted}
     if technique.prunes:
-        kwargs["schedule"] = schedule
+        kwargs.update(schedule=schedule, pattern=pattern or None, distribution=distribution)
     return sos.sparsify(model, technique.name, overrides=overrides, seed=seed, **kwargs)
 
 

@@ -131,6 +131,24 @@ def test_first_and_last_layer_targets_together(data_dir, tmp_path):
     assert layers["group1_block1_conv1"]["sparsity"] == pytest.approx(0.5, abs=0.02)
 
 
+def test_n_m_pattern_flag(data_dir, tmp_path):
+    out = tmp_path / "out"
+    argv = common(data_dir, out, 5, "--pruning_method=threshold", *TECHNIQUES["threshold"],
+                  "--sparsity_pattern=2:4", "--end_sparsity=0.5", "--mode=train",
+                  "--noexport")  # fmt: skip
+    assert run_in_process(argv) == 0
+    _, weights = final_weights(out)
+    masks = {p: m for p, m in weights.items() if p.endswith("mask")}
+    assert masks
+    for path, mask in masks.items():
+        # At most 2 non-zeros in every 4 consecutive input channels of one output at one
+        # kernel position (the input channels are the second-to-last axis).
+        *position, fan_in, fan_out = mask.shape
+        groups = mask.reshape(*position, fan_in // 4, 4, fan_out)
+        assert groups.sum(axis=-2).max() <= 2, path
+        assert mask.mean() == pytest.approx(0.5), path
+
+
 def run_subprocess(binary, argv):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     command = [sys.executable, os.path.join(ROOT, "bin", f"{binary}.py"), *argv]
@@ -184,6 +202,11 @@ def test_scratch_and_lottery_ticket(data_dir, tmp_path):
         (["--init_method=sparse", "--pruning_method=variational_dropout"], "--init_method"),
         (["--manual_dir=/no/such/dir"], "--manual_dir"),
         (["--dataset=no_such_dataset"], "Unknown tfds dataset"),
+        (["--sparsity_pattern=2:4", "--pruning_method=threshold"], "sets the sparsity at 0.5"),
+        (["--sparsity_pattern=3-4", "--pruning_method=threshold"], "'N:M' or (N, M)"),
+        (["--sparsity_distribution=erk", "--pruning_method=l0_regularization"], "not l0_"),
+        (["--sparsity_distribution=global", "--pruning_method=threshold",
+          "--last_layer_sparsity=0.8"], "per-layer targets"),  # fmt: skip
     ],
 )
 def test_bad_flags_are_clear_errors(extra, message, data_dir, tmp_path, capsys):

@@ -186,6 +186,7 @@ def _write_gz(path, lines):
         ("vocab_too_small", "--vocab_size"),
         ("target_sparsity", "--target_sparsity"),
         ("half_text", "--train_source"),
+        ("pattern", "--sparsity_pattern='2:4'"),
     ],
 )
 def test_bad_inputs_are_clear_errors(case, message, tmp_path, capsys):
@@ -204,6 +205,8 @@ def test_bad_inputs_are_clear_errors(case, message, tmp_path, capsys):
         argv += ["--sparsity_technique=magnitude_pruning", "--target_sparsity=1.0"]
     elif case == "half_text":
         text = text[:1]
+    elif case == "pattern":
+        argv += ["--sparsity_technique=l0_regularization", "--sparsity_pattern=2:4"]
     assert run_in_process([*argv, *text]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out" / "checkpoints").exists()

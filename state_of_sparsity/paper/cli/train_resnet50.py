@@ -129,6 +129,11 @@ def validate():
         raise UsageError(f"--manual_dir={FLAGS.manual_dir!r} is not a directory.")
     if technique().sparse and not scratch():
         layer_overrides()
+    with usage_errors():
+        techniques.check_structure(
+            technique(), FLAGS.sparsity_pattern, FLAGS.sparsity_distribution, FLAGS.end_sparsity,
+            layer_overrides() if technique().sparse else None, fixed=scratch(),
+        )  # fmt: skip
 
 
 def check_schedules():
@@ -221,6 +226,8 @@ def build_model(num_classes):
         schedule=pruning_schedule(),
         overrides=layer_overrides() if technique().sparse else None,
         seed=FLAGS.seed,
+        pattern=FLAGS.sparsity_pattern,
+        distribution=FLAGS.sparsity_distribution,
         log_sigma2_init=FLAGS.log_sigma2_init,
         clip_log_alpha=FLAGS.clip_log_alpha,
         threshold=FLAGS.log_alpha_threshold,

@@ -168,6 +168,11 @@ def validate():
             raise UsageError(f"--{weight}={getattr(FLAGS, weight)} must be >= 0.")
         if fn != "constant" and getattr(FLAGS, diff) < 1:
             raise UsageError(f"--{diff}={getattr(FLAGS, diff)} must be >= 1 for a {fn} ramp.")
+    with usage_errors():
+        techniques.check_structure(
+            technique(), FLAGS.sparsity_pattern, FLAGS.sparsity_distribution,
+            FLAGS.target_sparsity, layer_overrides(), fixed=bool(FLAGS.load_masks_from),
+        )  # fmt: skip
 
 
 def check_schedules():
@@ -268,16 +273,22 @@ def pruning_schedule():
     )  # fmt: skip
 
 
-def sparsify(model):
-    overrides = None
+def layer_overrides():
+    """The embedding's own target (--embedding_sparsity), or None."""
     if technique().prunes and FLAGS.embedding_sparsity >= 0:
-        overrides = {"shared_embedding": FLAGS.embedding_sparsity}
+        return {"shared_embedding": FLAGS.embedding_sparsity}
+    return None
+
+
+def sparsify(model):
     return techniques.sparsify(
         model,
         technique(),
         schedule=pruning_schedule(),
-        overrides=overrides,
+        overrides=layer_overrides(),
         seed=FLAGS.seed,
+        pattern=FLAGS.sparsity_pattern,
+        distribution=FLAGS.sparsity_distribution,
         clip_log_alpha=FLAGS.clip_log_alpha,
         threshold=FLAGS.log_alpha_threshold,
     )

@@ -47,6 +47,16 @@ flags.DEFINE_integer(
     "pruning_frequency", None,
     "Steps between mask updates (default: 2,000 for ResNet-50, 10,000 for the Transformer).",
 )  # fmt: skip
+flags.DEFINE_string(
+    "sparsity_pattern", "",
+    "MP / RP structure: '' (unstructured), 'N:M' (at most N of every M inputs kept, e.g. 2:4; "
+    "the target sparsity must be 1 - N/M) or 'RxC' blocks ranked by L2 norm (e.g. 1x4, 4x4).",
+)  # fmt: skip
+flags.DEFINE_enum(
+    "sparsity_distribution", "uniform", ["uniform", "global", "erk"],
+    "MP / RP: how the target spreads over layers: uniform (each layer at it, the paper), "
+    "global (one magnitude threshold for all) or erk (Erdos-Renyi-kernel densities).",
+)  # fmt: skip
 flags.DEFINE_float("clip_log_alpha", 8.0, "VD training clip of log alpha.")
 flags.DEFINE_float(
     "log_alpha_threshold", None,

@@ -205,8 +205,14 @@ def test_scratch_and_lottery_ticket(data_dir, tmp_path):
         (["--sparsity_pattern=2:4", "--pruning_method=threshold"], "sets the sparsity at 0.5"),
         (["--sparsity_pattern=3-4", "--pruning_method=threshold"], "'N:M' or (N, M)"),
         (["--sparsity_distribution=erk", "--pruning_method=l0_regularization"], "not l0_"),
-        (["--sparsity_distribution=global", "--pruning_method=threshold",
-          "--last_layer_sparsity=0.8"], "per-layer targets"),  # fmt: skip
+        (
+            [
+                "--sparsity_distribution=global",
+                "--pruning_method=threshold",
+                "--last_layer_sparsity=0.8",
+            ],
+            "per-layer targets",
+        ),  # fmt: skip
     ],
 )
 def test_bad_flags_are_clear_errors(extra, message, data_dir, tmp_path, capsys):

@@ -21,8 +21,8 @@ recipe of its own when the paper's mask source was the best run of its level).
 
 Left out, because the paper's record or today's flags cannot express them: ResNet-50 L0 (every
 paper run failed, and the CSV lacks the ramp steps); scratch-b (ResNet-50: a ``scratch_e``
-recipe plus ``--lr_schedule=<the CSV's scheme>``, which also doubles the ``--train_steps``
-default; Transformer: its step count is not recorded).
+recipe plus ``--lr_schedule=<the CSV's scheme> --train_steps=256000``; Transformer: its step
+count is not recorded).
 
 ``python -m state_of_sparsity.paper.recipes.catalog`` rewrites the files from the CSVs.
 """

@@ -3,7 +3,13 @@
 One command per run of the paper's table: ``--pruning_method`` selects dense (``baseline``),
 magnitude pruning (``threshold``, the paper's name, or ``magnitude_pruning``),
 ``random_pruning``, ``variational_dropout``, ``l0_regularization``, or ``scratch`` (fixed masks
-from ``--load_mask_dir``; add ``--initial_value_checkpoint`` for a lottery ticket).
+from ``--load_mask_dir``; add ``--initial_value_checkpoint`` for a lottery ticket, which starts
+from the mask source's step-0 values; without it, scratch-e, a fresh initialisation drawn with
+seed ``--seed`` + ``SCRATCH_INIT_SEED_OFFSET``, never the source's own). ``--lr_schedule`` picks
+the paper's learning-rate schedule (``training/lr_schedules.py``): ``standard``, ``extended``
+(§5.2) or a scratch-b scheme (Appendix E.6), and with it the ``--train_steps`` default (128,000
+times the preset's length: 1.5 or 2). The VD eval threshold ``--log_alpha_threshold`` defaults
+to the paper's ResNet-50 value, 0.5 (spec §1.5).
 
 Reruns: the same command resumes from the newest intact checkpoint in ``--output_dir`` (a corrupt
 one is skipped with a warning naming it), wherever the last run stopped — training, a checkpoint

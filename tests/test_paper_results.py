@@ -105,7 +105,7 @@ def test_hyper_parameters_of_known_rows():
     # 0.5,2,sparse,20000,40000,4000,0.1,0.7250199914 (the unnamed third column; masks from RP)
     run = _run_at("rn50_scratch_lr_constant_decay.csv", 2)
     assert run.technique == "scratch_b" and run.hparams["init_method"] == "sparse"
-    assert run.hparams["lr_schedule"] == "constant_decay" and run.hparams["time_multiplier"] == 2
+    assert run.hparams["lr_schedule"] == "lr_constant_decay" and run.hparams["time_multiplier"] == 2
     assert run.mask_source == {"pruning_method": "random_pruning", "end_sparsity": 0.5,
                                "sparsity_begin_step": 20000, "sparsity_end_step": 40000,
                                "pruning_frequency": 4000, "label_smoothing": 0.1}  # fmt: skip
@@ -334,7 +334,8 @@ def test_extended_recipes_are_the_papers_readme_rows():
         path = RECIPES / "resnet50" / f"magnitude_pruning_extended_{level}.flags"
         values, comment = recipe_flags(path)
         assert values == {
-            "pruning_method": "threshold", "end_sparsity": target, "sparsity_begin_step": begin,
+            "pruning_method": "threshold", "lr_schedule": "extended", "end_sparsity": target,
+            "sparsity_begin_step": begin,
             "sparsity_end_step": end, "pruning_frequency": freq, "label_smoothing": ls,
             "prune_first_layer": "false", "last_layer_sparsity": "0.8", "train_steps": "48000",
             "train_batch_size": "4096",

@@ -1,6 +1,7 @@
 """ResNet model details, learning-rate schedules, the smoothed loss, step checkpoints (resume,
 fallback, the NaN guard) and the schedule checks against --train_steps."""
 
+import json
 import math
 import os
 
@@ -110,6 +111,85 @@ def test_resnet_learning_rate_at_the_paper_boundaries(epoch):
     step = int(round(epoch * 1_281_167 / 1024))
     assert float(np_(schedule(step))) == pytest.approx(ref_resnet_lr(step), rel=1e-5, abs=1e-9)
     assert ref_resnet_lr(int(5 * 1_281_167 / 1024) + 1) == pytest.approx(0.4)
+
+
+# The paper's schedules as written (spec §4.4, paper §5.2, Appendix E.6), in epochs: (warm-up,
+# the epochs of the x0.1 drops). The standard run is 128,000 steps at batch 1024 = 102.3 epochs.
+STANDARD_EPOCHS = 128000 * 1024 / 1_281_167
+PAPER_LR = {
+    "standard": (5, [30, 60, 80], 1.0),
+    # 1.5x by lengthening the 0.1x region (before the second drop) by 153.5 - 102.3 = 51 epochs.
+    "extended": (5, [30, 60 + 51, 80 + 51], 1.5),
+    "lr_scaled": (10, [60, 120, 160], 2.0),  # every region twice as long
+    "lr_constant_final": (5, [30, 60, 80], 2.0),  # the final LR held
+    "lr_continual_decay": (5, [30, 60, 80, 110, 140, 170, 200], 2.0),  # then every 30 epochs
+    "lr_constant_decay": (0, [30, 60, 90, 120, 150, 180], 2.0),  # no warm-up, every 30 epochs
+}
+
+
+def paper_lr(epochs, warmup, drops, scaled=0.4):
+    epochs = np.asarray(epochs, "float64")
+    drops_passed = (epochs[:, None] >= np.asarray(drops)[None, :]).sum(1)
+    ramp = np.minimum(1.0, epochs / warmup) if warmup else 1.0
+    return scaled * 0.1**drops_passed * ramp
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_LR))
+def test_resnet_lr_presets_at_the_papers_epochs(name):
+    warmup, drops, length = PAPER_LR[name]
+    preset = lr_schedules.resnet_lr_preset(name)
+    assert preset.length == length
+    schedule = lr_schedules.ResNetLearningRate(0.1, 1024, 1_281_167, **preset.arguments())
+    end = length * STANDARD_EPOCHS
+    epochs = [0.5, warmup / 2, *(d + o for d in [warmup, *drops] for o in (-0.01, 0.01)), end]
+    epochs = np.array([e for e in epochs if 0 < e <= end])
+    steps = np.round(epochs * 1_281_167 / 1024).astype("int64")
+    exact = steps * 1024 / 1_281_167  # the epochs of the steps themselves
+    np.testing.assert_allclose(
+        np_(schedule(steps)), paper_lr(exact, warmup, drops), rtol=1e-5, atol=1e-9
+    )
+
+
+def test_resnet_lr_schedule_config_round_trip_and_old_configs():
+    preset = lr_schedules.resnet_lr_preset("lr_constant_decay")
+    schedule = lr_schedules.ResNetLearningRate(0.1, 256, 1000, **preset.arguments())
+    config = json.loads(json.dumps(keras.saving.serialize_keras_object(schedule)))
+    again = keras.saving.deserialize_keras_object(config)
+    assert again.get_config() == schedule.get_config()
+    steps = np.arange(0, 200_000, 997)
+    np.testing.assert_array_equal(np_(again(steps)), np_(schedule(steps)))
+    # A schedule saved before the shape parameters existed loads as the standard one.
+    old = lr_schedules.ResNetLearningRate.from_config(
+        {"base_learning_rate": 0.1, "batch_size": 1024, "num_train_images": 1_281_167}
+    )
+    standard = lr_schedules.ResNetLearningRate(
+        0.1, 1024, 1_281_167, **lr_schedules.resnet_lr_preset("standard").arguments()
+    )
+    assert old.get_config() == standard.get_config()
+    with pytest.raises(ValueError, match="not a preset; use one of standard, extended, lr_scaled"):
+        lr_schedules.resnet_lr_preset("lr_bogus")
+    with pytest.raises(ValueError, match="start at epoch 0"):
+        lr_schedules.ResNetLearningRate(regions=((1.0, 0), (0.1, 30), (0.01, 30)))
+
+
+def test_sparse_initialisation_only_on_pruned_layers():
+    def stds(**kwargs):
+        keras.utils.set_random_seed(0)
+        model = resnet.resnet(18, num_classes=10, width=0.25, input_shape=(32, 32, 3), **kwargs)
+        names = ("initial_conv", "group4_block1_conv1", "final_dense")
+        return [np_(model.get_layer(n).kernel) for n in names]
+
+    # A dense stem and head keep the baseline initialisers; the rest is scaled for 90%.
+    stem, conv, fc = stds(init_sparsity=0.9, init_overrides={"initial_conv": 0.0,
+                                                               "final_dense": None})  # fmt: skip
+    assert stem.std() == pytest.approx(math.sqrt(1 / (7 * 7 * 3)), rel=0.05)  # fan-in, scale 1
+    assert conv.std() == pytest.approx(math.sqrt(2 / (9 * 128 * 0.1)), rel=0.05)
+    assert fc.std() == pytest.approx(0.01, rel=0.1)
+    # A per-layer target scales that layer's initialisation.
+    _, _, fc = stds(init_sparsity=0.9, init_overrides={"final_dense": 0.8})
+    nnz = 128 * 10 * 0.2
+    limit = math.sqrt(6 / (nnz / 10 + nnz / 128))
+    assert limit * 0.9 < np.abs(fc).max() <= limit
 
 
 def test_transformer_learning_rate():

@@ -71,10 +71,11 @@ def run_in_process(argv):
     return train_resnet50._main(["train_resnet50"])
 
 
-def final_weights(output_dir):
+def final_weights(output_dir, checkpoint=""):
+    """(step, values) of ``checkpoint`` in the run's checkpoints/ (default: the latest)."""
     from state_of_sparsity.paper.training.checkpoints import load_model_from_checkpoint
 
-    model, step = load_model_from_checkpoint(os.path.join(output_dir, "checkpoints"))
+    model, step = load_model_from_checkpoint(os.path.join(output_dir, "checkpoints", checkpoint))
     # Keyed by position and name: auto-generated paths (seed generators) differ between runs.
     return step, {f"{i}:{v.name}": np.asarray(v) for i, v in enumerate(model.weights)}
 
@@ -188,15 +189,58 @@ def test_scratch_and_lottery_ticket(data_dir, tmp_path):
     for path, value in masks.items():
         if path.endswith("mask"):
             np.testing.assert_array_equal(ticket[path], value)  # fixed masks throughout
+    # A lottery ticket starts from the source's step-0 values (scratch-e: test_scratch_e_...).
+    _, ticket_start = final_weights(lottery, "ckpt-0.weights.h5")
+    _, source_start = final_weights(source, "ckpt-0.weights.h5")
+    kernels = [p for p in source_start if p.endswith("kernel")]
+    assert kernels
+    for path in kernels:
+        np.testing.assert_array_equal(ticket_start[path], source_start[path], err_msg=path)
     wrong = tmp_path / "wrong"
     bad = common(data_dir, wrong, 3, *argv)
     bad[bad.index("--resnet_depth=18")] = "--resnet_depth=34"
     assert run_in_process(bad) == 2
 
 
+def parse(*argv):
+    """train_resnet50 with ``argv`` parsed and validated (nothing run)."""
+    from absl import flags
+
+    from state_of_sparsity.paper.cli import train_resnet50
+
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["train_resnet50", *argv])
+    train_resnet50.validate()
+    return train_resnet50
+
+
+def test_paper_defaults_vd_threshold_and_train_steps_of_the_lr_schedule():
+    assert parse().FLAGS.log_alpha_threshold == 0.5  # every ResNet-50 VD number of the paper
+    assert parse().FLAGS.train_steps == 128000
+    assert parse("--lr_schedule=extended").FLAGS.train_steps == 192000  # 1.5x
+    assert parse("--lr_schedule=lr_constant_decay").FLAGS.train_steps == 256000  # scratch-b: 2x
+    assert parse("--lr_schedule=lr_scaled", "--train_steps=7").FLAGS.train_steps == 7
+
+
+def test_scratch_e_initialises_afresh():
+    tiny = ["--resnet_depth=18", "--width=0.125", "--image_size=32", "--num_train_images=64"]
+    source = parse(*tiny, "--pruning_method=threshold").build_model(10)
+    scratch = parse(*tiny, "--pruning_method=scratch", "--load_mask_dir=mp").build_model(10)
+    pairs = [(a, b) for a, b in zip(source.weights, scratch.weights, strict=True)
+             if a.name == "kernel"]  # fmt: skip
+    assert len(pairs) == 22  # 21 convolutions (4 projections) and the head
+    for a, b in pairs:  # the same --seed, yet a fresh initialisation
+        assert not np.allclose(np.asarray(a), np.asarray(b)), a.path
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
+        (
+            ["--lr_schedule=lr_bogus"],
+            "--lr_schedule: 'lr_bogus' is not a preset; use one of standard, extended, lr_scaled, "
+            "lr_constant_final, lr_continual_decay, lr_constant_decay.",
+        ),  # fmt: skip
         (["--end_sparsity=1.0"], "--end_sparsity"),
         (["--pruning_method=scratch"], "--load_mask_dir"),
         (["--init_method=sparse", "--pruning_method=variational_dropout"], "--init_method"),
@@ -235,17 +279,18 @@ def run_tool(binary, argv):
 
 def test_evaluate_and_checkpoint_sparsity_tools(data_dir, tmp_path, capsys):
     out = tmp_path / "vd"
-    argv = ["--pruning_method=variational_dropout", *TECHNIQUES["variational_dropout"]]
+    argv = ["--pruning_method=variational_dropout", *TECHNIQUES["variational_dropout"],
+            "--log_alpha_threshold=3"]  # fmt: skip
     assert run_in_process(common(data_dir, out, 3, *argv, "--mode=train", "--noexport")) == 0
     checkpoint = out / "checkpoints" / "ckpt-3.weights.h5"
     assert run_tool("evaluate_resnet50", [
         f"--checkpoint={checkpoint}", f"--data_dir={data_dir}", "--eval_batch_size=4",
-        "--log_alpha_threshold=-5", f"--output_json={tmp_path / 'eval.json'}"]) == 0  # fmt: skip
+        f"--output_json={tmp_path / 'eval.json'}"]) == 0  # fmt: skip
     result = json.loads((tmp_path / "eval.json").read_text())
-    assert result["step"] == 3 and result["threshold"] == -5
+    assert result["step"] == 3 and result["threshold"] == 0.5  # the paper's, not the model's 3
     assert 0.0 <= result["top_1"] <= result["top_5"] <= 1.0
     capsys.readouterr()
     assert run_tool("checkpoint_sparsity",
-                    [f"--checkpoint={checkpoint}", "--log_alpha_threshold=-5"]) == 0  # fmt: skip
+                    [f"--checkpoint={checkpoint}", "--log_alpha_threshold=0.5"]) == 0  # fmt: skip
     percent = float(capsys.readouterr().out.strip().split("= ")[-1].rstrip("%"))
     assert percent == pytest.approx(100 * result["global_sparsity"])

@@ -3,7 +3,13 @@
 One command per run of the paper's table: ``--pruning_method`` selects dense (``baseline``),
 magnitude pruning (``threshold``, the paper's name, or ``magnitude_pruning``),
 ``random_pruning``, ``variational_dropout``, ``l0_regularization``, or ``scratch`` (fixed masks
-from ``--load_mask_dir``; add ``--initial_value_checkpoint`` for a lottery ticket).
+from ``--load_mask_dir``; add ``--initial_value_checkpoint`` for a lottery ticket, which starts
+from the mask source's step-0 values; without it, scratch-e, a fresh initialisation drawn with
+seed ``--seed`` + ``SCRATCH_INIT_SEED_OFFSET``, never the source's own). ``--lr_schedule`` picks
+the paper's learning-rate schedule (``training/lr_schedules.py``): ``standard``, ``extended``
+(§5.2) or a scratch-b scheme (Appendix E.6), and with it the ``--train_steps`` default (128,000
+times the preset's length: 1.5 or 2). The VD eval threshold ``--log_alpha_threshold`` defaults
+to the paper's ResNet-50 value, 0.5 (spec §1.5).
 
 Reruns: the same command resumes from the newest intact checkpoint in ``--output_dir`` (a corrupt
 one is skipped with a warning naming it), wherever the last run stopped — training, a checkpoint
@@ -44,8 +50,13 @@ FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(harness_flags)
 flags.adopt_module_key_flags(imagenet_flags)
 BINARY = "train_resnet50"
-DEFAULTS = {"dataset": "imagenet2012", "train_steps": 128000, "pruning_frequency": 2000,
-            "log_alpha_threshold": 3.0, "eval_batch_size": 1000}  # fmt: skip
+# --train_steps defaults to the paper's 128,000 times the --lr_schedule preset's length.
+PAPER_TRAIN_STEPS = 128000
+DEFAULTS = {"dataset": "imagenet2012", "pruning_frequency": 2000, "log_alpha_threshold": 0.5,
+            "eval_batch_size": 1000}  # fmt: skip
+# Scratch-e's fresh initialisation uses --seed + this, so that it never reproduces the step-0
+# values of a mask source trained with the same --seed (that would be a lottery ticket).
+SCRATCH_INIT_SEED_OFFSET = 1_000_003
 # Flags a rerun may change; every other flag is recorded in run.json and must match.
 RERUN_MAY_CHANGE = frozenset({
     "output_dir", "data_dir", "manual_dir", "train_steps", "steps_per_checkpoint",
@@ -65,6 +76,12 @@ flags.DEFINE_enum("resnet_depth", "50", ["18", "34", "50", "101", "152", "200"],
 flags.DEFINE_float("width", -1.0, "Channel multiplier; <= 0 means 1.")
 flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"], "Compute precision.")
 flags.DEFINE_float("base_learning_rate", 0.1, "Learning rate at batch 256 (scaled linearly).")
+flags.DEFINE_string(
+    "lr_schedule", "standard",
+    "Learning-rate preset (training/lr_schedules.py): standard (warm-up 5 epochs, x0.1 at 30, 60, "
+    "80), extended (1.5x: the 0.1 region to epoch 111), or a scratch-b scheme (2x): lr_scaled, "
+    "lr_constant_final, lr_continual_decay, lr_constant_decay. Sets the --train_steps default.",
+)  # fmt: skip
 flags.DEFINE_float("momentum", 0.9, "Nesterov momentum.")
 flags.DEFINE_float("weight_decay", 1e-4, "L2 coefficient on kernels: wd * sum(w^2) / 2.")
 flags.DEFINE_float("label_smoothing", 0.1, "Label smoothing.")
@@ -90,7 +107,11 @@ flags.DEFINE_string("initial_value_checkpoint", "", "scratch: non-mask initial v
 
 def validate():
     """Checks flag values and combinations; reads and writes nothing."""
-    harness_flags.resolve_defaults(**DEFAULTS)
+    from state_of_sparsity.paper.training import lr_schedules
+
+    with usage_errors("--lr_schedule: "):
+        length = lr_schedules.resnet_lr_preset(FLAGS.lr_schedule).length
+    harness_flags.resolve_defaults(train_steps=round(PAPER_TRAIN_STEPS * length), **DEFAULTS)
     if not 0.0 <= FLAGS.end_sparsity < 1.0:
         raise UsageError(f"--end_sparsity={FLAGS.end_sparsity} must be in [0, 1).")
     for name in ("first_layer_sparsity", "last_layer_sparsity"):
@@ -202,6 +223,15 @@ def layer_overrides() -> dict:
     return overrides
 
 
+def init_seed() -> int:
+    """The seed of the initial values: ``--seed``, plus ``SCRATCH_INIT_SEED_OFFSET`` for
+    scratch-e (scratch without ``--initial_value_checkpoint``), whose fresh initialisation must
+    differ from its mask source's (spec §6.1); a lottery ticket copies the source's instead."""
+    if scratch() and not FLAGS.initial_value_checkpoint:
+        return FLAGS.seed + SCRATCH_INIT_SEED_OFFSET
+    return FLAGS.seed
+
+
 def build_model(num_classes):
     """The (sparsified, compiled) model for the flags; call inside the strategy's scope."""
     import keras
@@ -211,13 +241,15 @@ def build_model(num_classes):
 
     if FLAGS.precision == "bfloat16":
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    keras.utils.set_random_seed(FLAGS.seed)
+    keras.utils.set_random_seed(init_seed())
+    sparse_init = FLAGS.init_method == "sparse"
     model = resnet.resnet(
         int(FLAGS.resnet_depth),
         num_classes=num_classes,
         width=FLAGS.width if FLAGS.width > 0 else 1.0,
         input_shape=(FLAGS.image_size, FLAGS.image_size, 3),
-        init_sparsity=FLAGS.end_sparsity if FLAGS.init_method == "sparse" else None,
+        init_sparsity=FLAGS.end_sparsity if sparse_init else None,
+        init_overrides=layer_overrides() if sparse_init else None,
         weight_decay=FLAGS.weight_decay,
     )
     model = techniques.sparsify(
@@ -237,7 +269,10 @@ def build_model(num_classes):
     model.compile(
         optimizer=keras.optimizers.SGD(
             lr_schedules.ResNetLearningRate(
-                FLAGS.base_learning_rate, FLAGS.train_batch_size, num_train
+                FLAGS.base_learning_rate,
+                FLAGS.train_batch_size,
+                num_train,
+                **lr_schedules.resnet_lr_preset(FLAGS.lr_schedule).arguments(),
             ),
             momentum=FLAGS.momentum,
             nesterov=True,

@@ -71,23 +71,25 @@ def _bn(x, name, relu=True, zero_gamma=False):
 
 
 def _block(x, kind, filters, strides, projection, name, init, reg):
+    """One residual block; ``init(name, kernel_size, filters)`` gives each conv's initializer."""
     shortcut = x
     out_filters = 4 * filters if kind == "bottleneck" else filters
+
+    def conv(x, filters, kernel_size, strides, suffix):
+        conv_name = f"{name}_{suffix}"
+        kernel_init = init(conv_name, kernel_size, filters)
+        return _conv(x, filters, kernel_size, strides, conv_name, kernel_init, reg)
+
     if projection:
-        shortcut = _conv(x, out_filters, 1, strides, f"{name}_proj", init(1, out_filters), reg)
+        shortcut = conv(x, out_filters, 1, strides, "proj")
         shortcut = _bn(shortcut, f"{name}_proj_bn", relu=False)
     if kind == "bottleneck":
-        x = _conv(x, filters, 1, 1, f"{name}_conv1", init(1, filters), reg)
-        x = _bn(x, f"{name}_bn1")
-        x = _conv(x, filters, 3, strides, f"{name}_conv2", init(3, filters), reg)
-        x = _bn(x, f"{name}_bn2")
-        x = _conv(x, out_filters, 1, 1, f"{name}_conv3", init(1, out_filters), reg)
-        x = _bn(x, f"{name}_bn3", relu=False, zero_gamma=True)
+        x = _bn(conv(x, filters, 1, 1, "conv1"), f"{name}_bn1")
+        x = _bn(conv(x, filters, 3, strides, "conv2"), f"{name}_bn2")
+        x = _bn(conv(x, out_filters, 1, 1, "conv3"), f"{name}_bn3", relu=False, zero_gamma=True)
     else:
-        x = _conv(x, filters, 3, strides, f"{name}_conv1", init(3, filters), reg)
-        x = _bn(x, f"{name}_bn1")
-        x = _conv(x, filters, 3, 1, f"{name}_conv2", init(3, filters), reg)
-        x = _bn(x, f"{name}_bn2", relu=False, zero_gamma=True)
+        x = _bn(conv(x, filters, 3, strides, "conv1"), f"{name}_bn1")
+        x = _bn(conv(x, filters, 3, 1, "conv2"), f"{name}_bn2", relu=False, zero_gamma=True)
     x = keras.layers.Add(name=f"{name}_add")([x, shortcut])
     return keras.layers.ReLU(name=f"{name}_out")(x)
 
@@ -125,11 +127,17 @@ def resnet(
     init_sparsity: float | None = None,
     weight_decay: float = 0.0,
     name: str | None = None,
+    init_overrides: dict | None = None,
 ) -> keras.Model:
     """ResNet v1.5 of ``depth`` with ``width``× channels; logits over ``num_classes``.
 
     ``init_sparsity``: use the reference's sparse initialisation for that sparsity
-    (``--init_method=sparse``); None: the baseline initialisers. ``weight_decay``: adds
+    (``--init_method=sparse``); None: the baseline initialisers. ``init_overrides`` (with
+    ``init_sparsity``): layer name -> its own sparsity, as ``sos.sparsify``'s ``overrides``; 0
+    or None gives the layer the baseline initialiser, as the reference, which builds a layer it
+    does not prune (a dense stem or head) as a plain layer (spec §4.2, §6.3). A per-layer
+    target scales that layer's init (the reference used ``--end_sparsity`` for every pruned
+    layer; its scratch runs had no per-layer targets). ``weight_decay``: adds
     weight_decay · Σw² / 2 over every convolution and dense kernel (not BN, not biases), the
     reference's L2 regulariser; it stays on θ when a technique wraps the layer.
     """
@@ -143,18 +151,31 @@ def resnet(
         raise ValueError(f"`weight_decay` must be >= 0, got {weight_decay!r}.")
     reg = keras.regularizers.L2(weight_decay / 2) if weight_decay else None
     kind, counts = BLOCKS[depth]
-    if init_sparsity is None:
-        init = lambda kernel_size, filters: _conv_init()  # noqa: E731
+    overrides = dict(init_overrides or {})
+
+    def sparsity_of(layer_name):
+        """The layer's initialisation sparsity; None: the baseline initialiser."""
+        if init_sparsity is None:
+            return None
+        return overrides.get(layer_name, init_sparsity) or None
+
+    def init(layer_name, kernel_size, filters):
+        sparsity = sparsity_of(layer_name)
+        if sparsity is None:
+            return _conv_init()
+        return sparse_initializers(sparsity)[0](kernel_size, filters)
+
+    # Unseeded initialisers draw their seeds when created: the baseline head's is created
+    # first, as it always was, so that a --seed keeps giving the same initial values.
+    if sparsity_of("final_dense") is None:
         dense_init = keras.initializers.RandomNormal(0.0, 0.01)
-    else:
-        init, make_dense = sparse_initializers(init_sparsity)
     channels = [max(1, int(c * width)) for c in (64, 128, 256, 512)]
 
     inputs = keras.Input(input_shape, name="image")
     x = keras.layers.Normalization(
         mean=MEAN_RGB, variance=[s**2 for s in STDDEV_RGB], name="normalize"
     )(inputs)
-    x = _conv(x, channels[0], 7, 2, "initial_conv", init(7, channels[0]), reg)
+    x = _conv(x, channels[0], 7, 2, "initial_conv", init("initial_conv", 7, channels[0]), reg)
     x = _bn(x, "initial_bn")
     x = keras.layers.MaxPooling2D(3, 2, padding="same", name="initial_pool")(x)
     for group, (filters, count, strides) in enumerate(
@@ -172,7 +193,8 @@ def resnet(
                 reg,
             )
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    if init_sparsity is not None:
+    if sparsity_of("final_dense") is not None:
+        make_dense = sparse_initializers(sparsity_of("final_dense"))[1]
         dense_init = make_dense(int(x.shape[-1]), num_classes)
     outputs = keras.layers.Dense(
         num_classes, kernel_initializer=dense_init, kernel_regularizer=reg, name="final_dense"

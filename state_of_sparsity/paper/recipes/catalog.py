@@ -8,8 +8,9 @@ technique, and the paper's training length: 128,000 steps at batch 1024 (ResNet-
 magnitude pruning 48,000 at 4096), 500,000 steps of 2,048 tokens (Transformer). Recipes:
 
 - ResNet-50: ``magnitude_pruning``, ``magnitude_pruning_extended`` (dense stem, 80 % final
-  layer), ``random_pruning``, ``variational_dropout`` (τ 0.5), ``lottery_ticket`` and
-  ``scratch_e`` (the paper's scratch-e: fixed masks, a fresh ``--init_method`` initialization);
+  layer, the ``extended`` learning-rate preset), ``random_pruning``, ``variational_dropout``
+  (τ 0.5), ``lottery_ticket`` and ``scratch_e`` (the paper's scratch-e: fixed masks, a fresh
+  ``--init_method`` initialization);
 - Transformer: ``magnitude_pruning``, ``random_pruning``, ``variational_dropout`` (at the run's
   best threshold τ), ``l0_regularization``, ``lottery_ticket``, ``scratch_e``,
   ``scratch_e_augmented_init``.
@@ -19,8 +20,9 @@ finished pruning run: ``needs`` names the flags to add, and the file names that 
 recipe of its own when the paper's mask source was the best run of its level).
 
 Left out, because the paper's record or today's flags cannot express them: ResNet-50 L0 (every
-paper run failed, and the CSV lacks the ramp steps); scratch-b (ResNet-50: its LR schedules are
-only named in the CSVs, presets to come; Transformer: its step count is not recorded).
+paper run failed, and the CSV lacks the ramp steps); scratch-b (ResNet-50: a ``scratch_e``
+recipe plus ``--lr_schedule=<the CSV's scheme> --train_steps=256000``; Transformer: its step
+count is not recorded).
 
 ``python -m state_of_sparsity.paper.recipes.catalog`` rewrites the files from the CSVs.
 """
@@ -50,7 +52,7 @@ _SCHEDULE = (
 _RESNET = {
     "magnitude_pruning": ({"pruning_method": "threshold"}, _SCHEDULE, ()),
     "magnitude_pruning_extended": (
-        {"pruning_method": "threshold"},
+        {"pruning_method": "threshold", "lr_schedule": "extended"},
         (*_SCHEDULE, "prune_first_layer", "last_layer_sparsity", "train_steps", "train_batch_size"),
         (),
     ),
@@ -215,7 +217,7 @@ def _notes(recipe) -> list[str]:
         notes.append(
             "No CSV holds the extended runs: configuration and top-1 come from the paper's README "
             "table of released checkpoints; batch 4096 is inferred (48,000 steps = 1.5x the "
-            "standard run's epochs)."
+            "standard run's epochs), the learning-rate preset from the paper's text (section 5.2)."
         )
     if recipe.benchmark == "resnet50" and recipe.technique == "variational_dropout":
         notes.append("The CSV's global sparsity is measured at log-alpha threshold 0.5.")

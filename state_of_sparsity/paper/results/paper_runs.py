@@ -37,8 +37,10 @@ Files and quirks (spec §8.2), ``sparse_rn50/``:
   (``--init_method``), the mask source's schedule, ``Run 1`` … ``Run 9``.
 - ``rn50_scratch_lr_constant_decay.csv``, ``rn50_scratch_lr_continual_decay.csv``: the same with
   one ``accuracy`` column, and **an empty third header cell** holding the init method; their
-  masks come from random-pruning runs (spec §6.5). The four files' LR schedules (``lr_schedule``:
-  ``scaled``, ``constant_final``, ``constant_decay``, ``continual_decay``) are named only.
+  masks come from random-pruning runs (spec §6.5). ``lr_schedule`` is the file's LR scheme as
+  ``train_resnet50 --lr_schedule`` names it (``lr_scaled``, ``lr_constant_final``,
+  ``lr_constant_decay``, ``lr_continual_decay``; Appendix E.6), or ``standard`` for a ×1 row
+  (each region scaled ×1 is the standard schedule).
 
 ``sparse_transformer/``:
 
@@ -266,7 +268,7 @@ def _rn50_scratch():
                 "init_method": row.get("init method", row.get("")),  # unnamed in two files
                 "label_smoothing": float(row["label smoothing"]),
                 "time_multiplier": multiplier,
-                "lr_schedule": schedule,
+                "lr_schedule": f"lr_{schedule}" if multiplier > 1 else "standard",
             }
             technique = "scratch_e" if multiplier == 1 else "scratch_b"
             for column in [c for c in row if c.startswith("Run ")] or ["accuracy"]:

@@ -27,7 +27,8 @@ flags.DEFINE_string(
 flags.DEFINE_string("data_dir", None, "tfds data_dir (prepared data), or the TFRecord directory.")
 flags.DEFINE_integer(
     "train_steps", None,
-    "Optimizer steps (default: the paper's, 128,000 for ResNet-50, 500,000 for the Transformer).",
+    "Optimizer steps (default: the paper's, 128,000 for ResNet-50 times its --lr_schedule's "
+    "length, 500,000 for the Transformer).",
 )  # fmt: skip
 flags.DEFINE_integer("steps_per_checkpoint", 1000, "Steps between checkpoints.")
 flags.DEFINE_integer("keep_checkpoint_max", 0, "Checkpoints kept (0: all).")
@@ -60,8 +61,9 @@ flags.DEFINE_enum(
 flags.DEFINE_float("clip_log_alpha", 8.0, "VD training clip of log alpha.")
 flags.DEFINE_float(
     "log_alpha_threshold", None,
-    "VD eval threshold: a weight is pruned iff log alpha >= it (default: 3.0 for training, the "
-    "model's own for the tools; the paper's RN50 used 0.5).",
+    "VD eval threshold: a weight is pruned iff log alpha >= it (default: the paper's 0.5 for "
+    "train_resnet50 and evaluate_resnet50, 3.0 for train_transformer, the model's own for the "
+    "other tools).",
 )  # fmt: skip
 
 

@@ -5,9 +5,17 @@ One command per run: ``--sparsity_technique`` selects dense (``none``), ``magnit
 schedule (``--target_sparsity``, ``--begin_pruning_step``, ``--end_pruning_step``,
 ``--pruning_frequency``, ``--embedding_sparsity``) or the penalty weight ramp (``--dkl_weight``,
 ``--dkl_weight_start``, ``--dkl_weight_diff``, ``--dkl_weight_fn``; ``--l0_norm_weight``,
-``--l0_weight_start``, ``--l0_weight_diff``, ``--l0_weight_fn``). ``--load_masks_from`` (fixed
-masks of an MP run) with ``--load_weights_from`` (a lottery ticket: that run's step-0 values) and
-``--initial_sparsity`` (augmented init) give the paper's scratch / lottery experiments.
+``--l0_weight_start``, ``--l0_weight_diff``, ``--l0_weight_fn``; both fns default to linear, the
+reference's ``dkl_weight_fn`` default, which its L0 ramp shared). ``--vd_noise`` picks VD's
+training noise. Scratch / lottery experiments (spec §6) take the fixed final masks of an MP run
+(``--load_masks_from``):
+- scratch-e / scratch-b (same / longer ``--train_steps``): a fresh random init, drawn from
+  ``--seed`` moved by ``training.init_seed`` (the source run's own seed would rebuild its step-0
+  weights: a lottery ticket by accident);
+- lottery ticket: ``--load_weights_from`` = that run's step-0 checkpoint (``ckpt-0.weights.h5``);
+- augmented init: ``--initial_sparsity=s`` (the masks' sparsity) scales the fresh init of every
+  sparsified kernel by (1 − s)^(−1/2), i.e. its variance by 1 / (1 − s) (spec §6.4: glorot and
+  the embedding's N(0, d^(−1/2)) with fans counted over surviving weights).
 
 Reruns, as ``train_resnet50``: the same command resumes from the newest intact checkpoint
 wherever the last run stopped, and a finished run's results are reprinted. The flags that fix
@@ -28,8 +36,11 @@ Outputs in ``--output_dir``: ``run.json``, ``vocab.model``, ``checkpoints/``
 the first ``--bleu_sentences`` eval pairs, sparsity report, the run's wall-clock ``seconds``
 over all its invocations).
 
-Deviations from the reference: no t2t; per-element VD noise (see ``VariationalDropout``);
-``--load_weights_from`` works on every strategy (the reference ignored it off-TPU, spec §6.2).
+Deviations from the reference: Keras instead of tensor2tensor (same hparams, spec §5);
+per-element VD noise by default (``--vd_noise=sequence``: the reference's, see
+``VariationalDropout``); ``--load_weights_from`` works on every strategy (the reference
+ignored it off-TPU, spec §6.2); separate ``--dkl_weight_fn`` / ``--l0_weight_fn`` (the
+reference shared one).
 """
 
 from __future__ import annotations
@@ -106,6 +117,11 @@ flags.DEFINE_enum(
 flags.DEFINE_string("load_masks_from", "", "MP run (checkpoint file or directory): fixed masks.")
 flags.DEFINE_string("load_weights_from", "", "With --load_masks_from: non-mask initial values.")
 flags.DEFINE_float("initial_sparsity", 0.0, "With --load_masks_from: augmented-init sparsity.")
+flags.DEFINE_enum(
+    "vd_noise", "element", ["element", "sequence"],
+    "VD training noise of the dense layers: element (exact local reparameterization) or "
+    "sequence (the paper's: one noise vector per example, shared across positions).",
+)  # fmt: skip
 
 
 def validate():
@@ -160,6 +176,11 @@ def validate():
         raise UsageError("--load_weights_from / --initial_sparsity need --load_masks_from.")
     if not 0.0 <= FLAGS.initial_sparsity < 1.0:
         raise UsageError(f"--initial_sparsity={FLAGS.initial_sparsity} must be in [0, 1).")
+    if FLAGS.vd_noise != "element" and technique().name != "variational_dropout":
+        raise UsageError(
+            f"--vd_noise={FLAGS.vd_noise} applies to --sparsity_technique=variational_dropout, "
+            f"not {FLAGS.sparsity_technique}."
+        )
     for weight, diff, fn in (
         ("dkl_weight", "dkl_weight_diff", FLAGS.dkl_weight_fn),
         ("l0_norm_weight", "l0_weight_diff", FLAGS.l0_weight_fn),
@@ -280,6 +301,7 @@ def sparsify(model):
         seed=FLAGS.seed,
         clip_log_alpha=FLAGS.clip_log_alpha,
         threshold=FLAGS.log_alpha_threshold,
+        noise=FLAGS.vd_noise,
     )
 
 
@@ -306,8 +328,12 @@ def build_model(vocab_size):
 
     from state_of_sparsity.paper.models import transformer
     from state_of_sparsity.paper.training import losses, lr_schedules, metrics
+    from state_of_sparsity.paper.training.init_seed import init_seed
 
-    keras.utils.set_random_seed(FLAGS.seed)
+    keras.utils.set_random_seed(
+        init_seed(FLAGS.seed, fixed_masks=bool(FLAGS.load_masks_from),
+                  initial_values=bool(FLAGS.load_weights_from))
+    )  # fmt: skip
     kwargs, label_smoothing = model_kwargs()
     with usage_errors():
         model = transformer.transformer(FLAGS.preset, vocab_size, **kwargs)

@@ -26,10 +26,14 @@ strategy and ``--export`` may change.
 
 Data: tfds ``wmt14_translate/de-en`` from a prepared ``--data_dir`` (``--dataset``), or plain
 parallel text (``--train_source/--train_target/--eval_source/--eval_target``, optionally
-gzipped). A sentencepiece vocabulary of ``--vocab_size`` is trained on the training text at the
-first run and kept as ``<output_dir>/vocab.model``.
+gzipped). Vocabulary: by default a sentencepiece vocabulary of ``--vocab_size`` trained on the
+training text at the first run and kept as ``<output_dir>/vocab.model``; with
+``--vocab_file=<name>.subwords`` a tensor2tensor subword file, copied to
+``<output_dir>/vocab.subwords``. The paper's runs used t2t's
+``vocab.translate_ende_wmt32k.32768.subwords`` (33,288 ids): that file reproduces their
+tokenization and embedding size (``translation/subwords.py``); it needs ``--noexport``.
 
-Outputs in ``--output_dir``: ``run.json``, ``vocab.model``, ``checkpoints/``
+Outputs in ``--output_dir``: ``run.json``, ``vocab.model`` (or ``vocab.subwords``), ``checkpoints/``
 (``ckpt-<step>.weights.h5``, ``model.json``, ``checkpoint.json``), ``logs/`` (TensorBoard),
 ``saved_model/`` (strings in, strings out: the tokenizer and beam search are inside the graph;
 ``--noexport`` skips it), ``results.json`` (written last: eval loss and token accuracy, BLEU on
@@ -77,6 +81,11 @@ flags.DEFINE_string("train_target", None, "Parallel text: training target file."
 flags.DEFINE_string("eval_source", None, "Parallel text: eval source file.")
 flags.DEFINE_string("eval_target", None, "Parallel text: eval target file.")
 flags.DEFINE_integer("vocab_size", 32000, "Sentencepiece vocabulary size (shared en/de).")
+flags.DEFINE_string(
+    "vocab_file", "",
+    "A tensor2tensor .subwords vocabulary (the paper's: vocab.translate_ende_wmt32k.32768."
+    "subwords, 33,288 ids) instead of training a sentencepiece one; needs --noexport.",
+)  # fmt: skip
 flags.DEFINE_integer("vocab_sentences", 1_000_000, "Sentences read to train the vocabulary.")
 flags.DEFINE_integer("batch_tokens", 2048, "Tokens per batch and side, padding included.")
 # Model and optimisation.
@@ -146,6 +155,16 @@ def validate():
                  "dkl_weight_start", "l0_weight_start", "alpha"):  # fmt: skip
         if getattr(FLAGS, name) < 0:
             raise UsageError(f"--{name}={getattr(FLAGS, name)} must be >= 0.")
+    if FLAGS.vocab_file and not FLAGS.vocab_file.endswith(".subwords"):
+        raise UsageError(
+            f"--vocab_file={FLAGS.vocab_file} must be a tensor2tensor vocabulary, a file named "
+            "*.subwords (without it a sentencepiece vocabulary is trained)."
+        )
+    if FLAGS.vocab_file and FLAGS.export:
+        raise UsageError(
+            f"--vocab_file={FLAGS.vocab_file} needs --noexport: the SavedModel tokenizes in its "
+            "graph, with sentencepiece only (decode_transformer decodes the checkpoints)."
+        )
     if FLAGS.vocab_size < 4:
         raise UsageError(f"--vocab_size={FLAGS.vocab_size} must be >= 4.")
     if FLAGS.max_length < 2:
@@ -233,11 +252,18 @@ def pairs(split):
 
 
 def vocabulary(train_pairs):
-    """The run's vocabulary and whether it is new: ``<output_dir>/vocab.model``, or one trained
-    in memory on ``train_pairs`` (the caller saves it once everything is checked)."""
+    """The run's vocabulary and whether it is new: the one kept in ``--output_dir``, or the
+    ``--vocab_file``, or a sentencepiece one trained in memory on ``train_pairs`` (the caller
+    saves a new one once everything is checked)."""
     from state_of_sparsity.paper.translation import data as translation
+    from state_of_sparsity.paper.translation.subwords import SubwordVocabulary
 
-    path = os.path.join(FLAGS.output_dir, "vocab.model")
+    if FLAGS.vocab_file:
+        path = os.path.join(FLAGS.output_dir, SubwordVocabulary.FILE_NAME)
+        new = not os.path.isfile(path)
+        with usage_errors(f"--vocab_file={FLAGS.vocab_file}: " if new else f"{path}: "):
+            return SubwordVocabulary.load(FLAGS.vocab_file if new else path), new
+    path = os.path.join(FLAGS.output_dir, translation.Vocabulary.FILE_NAME)
     if os.path.isfile(path):
         with usage_errors(f"{path}: "):
             vocab = translation.Vocabulary.load(path)
@@ -258,7 +284,8 @@ def vocabulary(train_pairs):
 
 
 def save_vocabulary(vocab) -> None:
-    path = os.path.join(FLAGS.output_dir, "vocab.model")
+    """Keeps ``vocab`` in ``--output_dir`` as ``vocab.model`` or ``vocab.subwords``."""
+    path = os.path.join(FLAGS.output_dir, vocab.FILE_NAME)
     vocab.save(f"{path}.tmp")
     os.replace(f"{path}.tmp", path)
 

@@ -144,3 +144,37 @@ def test_unwritable_output_dir(tmp_path):
     assert blocker.read_text() == "not a directory"
     proc = run("--technique=dense", "--epochs=1", f"--output_dir={blocker}/sub")
     assert proc.returncode == 2 and f"--output_dir={blocker}/sub cannot be created" in proc.stderr
+
+
+MOCK_MNIST = """
+import sys
+import tensorflow_datasets as tfds
+from state_of_sparsity.paper.cli import train_lenet
+with tfds.testing.mock_data(num_examples=200):
+    sys.argv = ["train_lenet", *sys.argv[1:]]
+    train_lenet.main()
+"""
+
+
+def test_appendix_b_setup_on_full_mnist_from_tfds(tmp_path):
+    """``--setup=appendix_b`` (Table 3) on tfds ``mnist`` (mock data: 200 random digits, nothing
+    read or downloaded), one epoch; its settings land in run.json, the τ sweep in the table."""
+    out = tmp_path / "out"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(
+        [sys.executable, "-c", MOCK_MNIST, "--setup=appendix_b", "--epochs=1",
+         "--reg_begin_step=0", "--reg_end_step=1", f"--output_dir={out}",
+         "--data_dir=/nonexistent", "--verbose=0"],  # fmt: skip
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "lenet_300_100 on MNIST (200 train / 200 test)" in proc.stdout
+    config = json.loads((out / "results.json").read_text())
+    flags_ = config["config"]
+    assert (flags_["dataset"], flags_["technique"], flags_["batch_size"]) == (
+        "mnist", "variational_dropout", 100)  # fmt: skip
+    assert flags_["kl_weight"] == pytest.approx(1 / 60000)
+    assert flags_["learning_rate_decay"] == "linear_second_half"
+    assert config["train_steps"] == 2
+    row = config["results"]["variational_dropout"]
+    assert sorted(map(float, row["thresholds"])) == [0.1, 2.0, 3.0] and row["threshold"] == 3.0

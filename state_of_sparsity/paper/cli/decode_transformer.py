@@ -35,7 +35,11 @@ flags.adopt_module_key_flags(decode_flags)
 flags.adopt_module_key_flags(tool_flags)
 flags.declare_key_flag("log_alpha_threshold")  # defined with the harness flags
 
-flags.DEFINE_string("vocab", None, "Vocabulary (default: vocab.model of the run).")
+flags.DEFINE_string(
+    "vocab", None,
+    "Vocabulary: sentencepiece .model or t2t .subwords (default: the run's vocab.subwords, else "
+    "vocab.model).",
+)  # fmt: skip
 flags.DEFINE_string("source_file", None, "Sentences to translate, one per line (.gz allowed).")
 flags.DEFINE_string("reference_file", None, "Reference translations (for BLEU; .gz allowed).")
 flags.DEFINE_string(
@@ -103,8 +107,8 @@ def run() -> int:
     import state_of_sparsity as sos
     from state_of_sparsity.paper.training import checkpoints, run_dir
     from state_of_sparsity.paper.translation import bleu
-    from state_of_sparsity.paper.translation.data import Vocabulary
     from state_of_sparsity.paper.translation.decode import translate_sentences
+    from state_of_sparsity.paper.translation.subwords import SubwordVocabulary, load_vocabulary
 
     path, step = checkpoints.resolve_checkpoint(FLAGS.checkpoint)
     run_path = os.path.dirname(os.path.dirname(os.path.abspath(path)))
@@ -114,10 +118,13 @@ def run() -> int:
     run_dir.check_output_file(output_file, "output_file")
     model, step = checkpoints.load_model_from_checkpoint(path, kind="transformer")
     vocab_path = FLAGS.vocab or os.path.join(run_path, "vocab.model")
+    subwords = os.path.join(run_path, SubwordVocabulary.FILE_NAME)
+    if not FLAGS.vocab and os.path.isfile(subwords):
+        vocab_path = subwords
     if not os.path.isfile(vocab_path):
         raise UsageError(f"No vocabulary at {vocab_path}; pass --vocab.")
     with usage_errors(f"{vocab_path}: "):
-        vocab = Vocabulary.load(vocab_path)
+        vocab = load_vocabulary(vocab_path)
     max_length = FLAGS.max_length or _run_flags(run_path).get("max_length") or DEFAULT_MAX_LENGTH
     if model.vocab_size != vocab.size:
         raise UsageError(

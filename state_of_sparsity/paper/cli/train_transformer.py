@@ -5,9 +5,17 @@ One command per run: ``--sparsity_technique`` selects dense (``none``), ``magnit
 schedule (``--target_sparsity``, ``--begin_pruning_step``, ``--end_pruning_step``,
 ``--pruning_frequency``, ``--embedding_sparsity``) or the penalty weight ramp (``--dkl_weight``,
 ``--dkl_weight_start``, ``--dkl_weight_diff``, ``--dkl_weight_fn``; ``--l0_norm_weight``,
-``--l0_weight_start``, ``--l0_weight_diff``, ``--l0_weight_fn``). ``--load_masks_from`` (fixed
-masks of an MP run) with ``--load_weights_from`` (a lottery ticket: that run's step-0 values) and
-``--initial_sparsity`` (augmented init) give the paper's scratch / lottery experiments.
+``--l0_weight_start``, ``--l0_weight_diff``, ``--l0_weight_fn``; both fns default to linear, the
+reference's ``dkl_weight_fn`` default, which its L0 ramp shared). ``--vd_noise`` picks VD's
+training noise. Scratch / lottery experiments (spec §6) take the fixed final masks of an MP run
+(``--load_masks_from``):
+- scratch-e / scratch-b (same / longer ``--train_steps``): a fresh random init, drawn from
+  ``--seed`` moved by ``training.init_seed`` (the source run's own seed would rebuild its step-0
+  weights: a lottery ticket by accident);
+- lottery ticket: ``--load_weights_from`` = that run's step-0 checkpoint (``ckpt-0.weights.h5``);
+- augmented init: ``--initial_sparsity=s`` (the masks' sparsity) scales the fresh init of every
+  sparsified kernel by (1 − s)^(−1/2), i.e. its variance by 1 / (1 − s) (spec §6.4: glorot and
+  the embedding's N(0, d^(−1/2)) with fans counted over surviving weights).
 
 Reruns, as ``train_resnet50``: the same command resumes from the newest intact checkpoint
 wherever the last run stopped, and a finished run's results are reprinted. The flags that fix
@@ -18,18 +26,25 @@ strategy and ``--export`` may change.
 
 Data: tfds ``wmt14_translate/de-en`` from a prepared ``--data_dir`` (``--dataset``), or plain
 parallel text (``--train_source/--train_target/--eval_source/--eval_target``, optionally
-gzipped). A sentencepiece vocabulary of ``--vocab_size`` is trained on the training text at the
-first run and kept as ``<output_dir>/vocab.model``.
+gzipped). Vocabulary: by default a sentencepiece vocabulary of ``--vocab_size`` trained on the
+training text at the first run and kept as ``<output_dir>/vocab.model``; with
+``--vocab_file=<name>.subwords`` a tensor2tensor subword file, copied to
+``<output_dir>/vocab.subwords``. The paper's runs used t2t's
+``vocab.translate_ende_wmt32k.32768.subwords`` (33,288 ids): that file reproduces their
+tokenization and embedding size (``translation/subwords.py``); it needs ``--noexport``.
 
-Outputs in ``--output_dir``: ``run.json``, ``vocab.model``, ``checkpoints/``
+Outputs in ``--output_dir``: ``run.json``, ``vocab.model`` (or ``vocab.subwords``), ``checkpoints/``
 (``ckpt-<step>.weights.h5``, ``model.json``, ``checkpoint.json``), ``logs/`` (TensorBoard),
 ``saved_model/`` (strings in, strings out: the tokenizer and beam search are inside the graph;
 ``--noexport`` skips it), ``results.json`` (written last: eval loss and token accuracy, BLEU on
 the first ``--bleu_sentences`` eval pairs, sparsity report, the run's wall-clock ``seconds``
 over all its invocations).
 
-Deviations from the reference: no t2t; per-element VD noise (see ``VariationalDropout``);
-``--load_weights_from`` works on every strategy (the reference ignored it off-TPU, spec §6.2).
+Deviations from the reference: Keras instead of tensor2tensor (same hparams, spec §5);
+per-element VD noise by default (``--vd_noise=sequence``: the reference's, see
+``VariationalDropout``); ``--load_weights_from`` works on every strategy (the reference
+ignored it off-TPU, spec §6.2); separate ``--dkl_weight_fn`` / ``--l0_weight_fn`` (the
+reference shared one).
 """
 
 from __future__ import annotations
@@ -66,6 +81,11 @@ flags.DEFINE_string("train_target", None, "Parallel text: training target file."
 flags.DEFINE_string("eval_source", None, "Parallel text: eval source file.")
 flags.DEFINE_string("eval_target", None, "Parallel text: eval target file.")
 flags.DEFINE_integer("vocab_size", 32000, "Sentencepiece vocabulary size (shared en/de).")
+flags.DEFINE_string(
+    "vocab_file", "",
+    "A tensor2tensor .subwords vocabulary (the paper's: vocab.translate_ende_wmt32k.32768."
+    "subwords, 33,288 ids) instead of training a sentencepiece one; needs --noexport.",
+)  # fmt: skip
 flags.DEFINE_integer("vocab_sentences", 1_000_000, "Sentences read to train the vocabulary.")
 flags.DEFINE_integer("batch_tokens", 2048, "Tokens per batch and side, padding included.")
 # Model and optimisation.
@@ -106,6 +126,11 @@ flags.DEFINE_enum(
 flags.DEFINE_string("load_masks_from", "", "MP run (checkpoint file or directory): fixed masks.")
 flags.DEFINE_string("load_weights_from", "", "With --load_masks_from: non-mask initial values.")
 flags.DEFINE_float("initial_sparsity", 0.0, "With --load_masks_from: augmented-init sparsity.")
+flags.DEFINE_enum(
+    "vd_noise", "element", ["element", "sequence"],
+    "VD training noise of the dense layers: element (exact local reparameterization) or "
+    "sequence (the paper's: one noise vector per example, shared across positions).",
+)  # fmt: skip
 
 
 def validate():
@@ -130,6 +155,16 @@ def validate():
                  "dkl_weight_start", "l0_weight_start", "alpha"):  # fmt: skip
         if getattr(FLAGS, name) < 0:
             raise UsageError(f"--{name}={getattr(FLAGS, name)} must be >= 0.")
+    if FLAGS.vocab_file and not FLAGS.vocab_file.endswith(".subwords"):
+        raise UsageError(
+            f"--vocab_file={FLAGS.vocab_file} must be a tensor2tensor vocabulary, a file named "
+            "*.subwords (without it a sentencepiece vocabulary is trained)."
+        )
+    if FLAGS.vocab_file and FLAGS.export:
+        raise UsageError(
+            f"--vocab_file={FLAGS.vocab_file} needs --noexport: the SavedModel tokenizes in its "
+            "graph, with sentencepiece only (decode_transformer decodes the checkpoints)."
+        )
     if FLAGS.vocab_size < 4:
         raise UsageError(f"--vocab_size={FLAGS.vocab_size} must be >= 4.")
     if FLAGS.max_length < 2:
@@ -160,6 +195,11 @@ def validate():
         raise UsageError("--load_weights_from / --initial_sparsity need --load_masks_from.")
     if not 0.0 <= FLAGS.initial_sparsity < 1.0:
         raise UsageError(f"--initial_sparsity={FLAGS.initial_sparsity} must be in [0, 1).")
+    if FLAGS.vd_noise != "element" and technique().name != "variational_dropout":
+        raise UsageError(
+            f"--vd_noise={FLAGS.vd_noise} applies to --sparsity_technique=variational_dropout, "
+            f"not {FLAGS.sparsity_technique}."
+        )
     for weight, diff, fn in (
         ("dkl_weight", "dkl_weight_diff", FLAGS.dkl_weight_fn),
         ("l0_norm_weight", "l0_weight_diff", FLAGS.l0_weight_fn),
@@ -217,11 +257,18 @@ def pairs(split):
 
 
 def vocabulary(train_pairs):
-    """The run's vocabulary and whether it is new: ``<output_dir>/vocab.model``, or one trained
-    in memory on ``train_pairs`` (the caller saves it once everything is checked)."""
+    """The run's vocabulary and whether it is new: the one kept in ``--output_dir``, or the
+    ``--vocab_file``, or a sentencepiece one trained in memory on ``train_pairs`` (the caller
+    saves a new one once everything is checked)."""
     from state_of_sparsity.paper.translation import data as translation
+    from state_of_sparsity.paper.translation.subwords import SubwordVocabulary
 
-    path = os.path.join(FLAGS.output_dir, "vocab.model")
+    if FLAGS.vocab_file:
+        path = os.path.join(FLAGS.output_dir, SubwordVocabulary.FILE_NAME)
+        new = not os.path.isfile(path)
+        with usage_errors(f"--vocab_file={FLAGS.vocab_file}: " if new else f"{path}: "):
+            return SubwordVocabulary.load(FLAGS.vocab_file if new else path), new
+    path = os.path.join(FLAGS.output_dir, translation.Vocabulary.FILE_NAME)
     if os.path.isfile(path):
         with usage_errors(f"{path}: "):
             vocab = translation.Vocabulary.load(path)
@@ -242,7 +289,8 @@ def vocabulary(train_pairs):
 
 
 def save_vocabulary(vocab) -> None:
-    path = os.path.join(FLAGS.output_dir, "vocab.model")
+    """Keeps ``vocab`` in ``--output_dir`` as ``vocab.model`` or ``vocab.subwords``."""
+    path = os.path.join(FLAGS.output_dir, vocab.FILE_NAME)
     vocab.save(f"{path}.tmp")
     os.replace(f"{path}.tmp", path)
 
@@ -291,6 +339,7 @@ def sparsify(model):
         distribution=FLAGS.sparsity_distribution,
         clip_log_alpha=FLAGS.clip_log_alpha,
         threshold=FLAGS.log_alpha_threshold,
+        noise=FLAGS.vd_noise,
     )
 
 
@@ -317,8 +366,12 @@ def build_model(vocab_size):
 
     from state_of_sparsity.paper.models import transformer
     from state_of_sparsity.paper.training import losses, lr_schedules, metrics
+    from state_of_sparsity.paper.training.init_seed import init_seed
 
-    keras.utils.set_random_seed(FLAGS.seed)
+    keras.utils.set_random_seed(
+        init_seed(FLAGS.seed, fixed_masks=bool(FLAGS.load_masks_from),
+                  initial_values=bool(FLAGS.load_weights_from))
+    )  # fmt: skip
     kwargs, label_smoothing = model_kwargs()
     with usage_errors():
         model = transformer.transformer(FLAGS.preset, vocab_size, **kwargs)

@@ -10,8 +10,9 @@ Sources:
 
 Vocabulary: like the paper's shared 32k wordpiece vocabulary (tensor2tensor's
 ``translate_ende_wmt32k``), one subword vocabulary for source and target — shared because the
-Transformer ties its embeddings and softmax — here a sentencepiece model trained in memory
-(``Vocabulary``), with ids pad 0, EOS 1, UNK 2 and no BOS (t2t's reserved ids: PAD 0, EOS 1).
+Transformer ties its embeddings and softmax — by default a sentencepiece model trained in memory
+(``Vocabulary``), with ids pad 0, EOS 1, UNK 2 and no BOS (t2t's reserved ids: PAD 0, EOS 1);
+or the paper's own t2t vocabulary file (``subwords.SubwordVocabulary``, same PAD and EOS ids).
 
 Batching (``make_dataset``), as tensor2tensor's ``data_reader.batching_scheme`` /
 ``bucket_by_sequence_length``: examples are grouped by length, length being max(source, target)
@@ -46,6 +47,7 @@ __all__ = [
     "tfds_pairs",
     "sentences_for_vocab",
     "Vocabulary",
+    "clean_rows",
     "default_bucket_boundaries",
     "make_dataset",
 ]
@@ -195,8 +197,11 @@ class Vocabulary:
 
     Ids: ``PAD_ID`` 0, ``EOS_ID`` 1, ``UNK_ID`` 2, no BOS. ``encode`` appends no EOS;
     ``make_dataset`` does. Build one with ``Vocabulary.train`` or ``Vocabulary.load``, or from a
-    serialized model: ``Vocabulary(model_proto)``.
+    serialized model: ``Vocabulary(model_proto)``. (t2t's own ``.subwords`` files, the paper's
+    vocabulary: ``subwords.SubwordVocabulary``.)
     """
+
+    FILE_NAME = "vocab.model"  # its name in a run directory
 
     def __init__(self, model_proto: bytes):
         import sentencepiece as spm
@@ -330,22 +335,7 @@ class Vocabulary:
     def decode(self, ids) -> list[str]:
         """Texts of a 2-D batch of ids: each row is cut at its first ``EOS_ID``; ``PAD_ID``s are
         dropped. Rows may be of different lengths (a list of lists)."""
-        if hasattr(ids, "numpy"):
-            ids = ids.numpy()
-        rows = []
-        for row in ids:
-            row = np.asarray(row)
-            if row.ndim != 1:
-                raise ValueError(f"`ids` must be 2-D (a batch of id sequences); got a row {row!r}.")
-            row = row.astype(np.int64).tolist()
-            if EOS_ID in row:
-                row = row[: row.index(EOS_ID)]
-            row = [i for i in row if i != PAD_ID]
-            bad = [i for i in row if not 0 <= i < self.size]
-            if bad:
-                raise ValueError(f"Ids {bad} are outside the vocabulary [0, {self.size}).")
-            rows.append(row)
-        return self._processor.decode(rows)
+        return self._processor.decode(clean_rows(ids, self.size))
 
     def tf_tokenizer(self):
         """``tensorflow_text.SentencepieceTokenizer`` of this model (int32 ids, no EOS), for use
@@ -354,6 +344,28 @@ class Vocabulary:
 
         # A new one each call: its TF resource would not outlive keras.backend.clear_session().
         return tf_text.SentencepieceTokenizer(model=self._model_proto, out_type=tf.int32)
+
+
+def clean_rows(ids, size: int) -> list[list[int]]:
+    """The rows of a 2-D batch of ids (a list of lists or an array/tensor) as lists of ints, each
+    cut at its first ``EOS_ID`` and without ``PAD_ID``s; ValueError for an id outside
+    [0, ``size``)."""
+    if hasattr(ids, "numpy"):
+        ids = ids.numpy()
+    rows = []
+    for row in ids:
+        row = np.asarray(row)
+        if row.ndim != 1:
+            raise ValueError(f"`ids` must be 2-D (a batch of id sequences); got a row {row!r}.")
+        row = row.astype(np.int64).tolist()
+        if EOS_ID in row:
+            row = row[: row.index(EOS_ID)]
+        row = [i for i in row if i != PAD_ID]
+        bad = [i for i in row if not 0 <= i < size]
+        if bad:
+            raise ValueError(f"Ids {bad} are outside the vocabulary [0, {size}).")
+        rows.append(row)
+    return rows
 
 
 def _vocab_error(message, vocab_size, count) -> ValueError:
@@ -455,8 +467,12 @@ def make_dataset(
             f"--batch_tokens={batch_tokens} must be >= --max_length={max_length}: a batch must "
             "hold at least one example of the longest allowed length."
         )
-    if not isinstance(vocab, Vocabulary):
-        raise ValueError(f"`vocab` must be a Vocabulary, got {type(vocab).__name__}.")
+    from state_of_sparsity.paper.translation.subwords import SubwordVocabulary
+
+    if not isinstance(vocab, (Vocabulary, SubwordVocabulary)):
+        raise ValueError(
+            f"`vocab` must be a Vocabulary or SubwordVocabulary, got {type(vocab).__name__}."
+        )
     if not isinstance(pairs, tf.data.Dataset):
         raise ValueError(f"`pairs` must be a tf.data.Dataset, got {type(pairs).__name__}.")
     scalar = tf.TensorSpec([], tf.string)

@@ -358,3 +358,17 @@ def test_keep_checkpoint_max(tmp_path):
         checkpoints.load_model_from_checkpoint(str(tmp_path))
     with pytest.raises(UsageError, match="not a checkpoint"):
         checkpoints.load_model_from_checkpoint(str(tmp_path / "checkpoint.json"))
+
+
+def test_a_run_recorded_before_a_flag_existed_matches_its_default(tmp_path):
+    from state_of_sparsity.paper.cli import train_resnet50  # noqa: F401  (defines its flags)
+    from state_of_sparsity.paper.training import run_dir
+
+    recorded = {"seed": 0, "lr_schedule": "standard"}  # made before --sparsity_pattern existed
+    run_dir.check_flags(str(tmp_path), recorded, {**recorded, "sparsity_pattern": ""})
+    with pytest.raises(UsageError, match=r"--sparsity_pattern=None \(now '2:4'\)"):
+        run_dir.check_flags(str(tmp_path), recorded, {**recorded, "sparsity_pattern": "2:4"})
+    with pytest.raises(UsageError, match=r"--lr_schedule='standard' \(now 'extended'\)"):
+        run_dir.check_flags(str(tmp_path), recorded, {"seed": 0, "lr_schedule": "extended"})
+    with pytest.raises(UsageError, match=r"--seed=0 \(now None\)"):  # dropped since: a mismatch
+        run_dir.check_flags(str(tmp_path), recorded, {"lr_schedule": "standard"})

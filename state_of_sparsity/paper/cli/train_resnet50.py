@@ -5,7 +5,7 @@ magnitude pruning (``threshold``, the paper's name, or ``magnitude_pruning``),
 ``random_pruning``, ``variational_dropout``, ``l0_regularization``, or ``scratch`` (fixed masks
 from ``--load_mask_dir``; add ``--initial_value_checkpoint`` for a lottery ticket, which starts
 from the mask source's step-0 values; without it, scratch-e, a fresh initialisation drawn with
-seed ``--seed`` + ``SCRATCH_INIT_SEED_OFFSET``, never the source's own). ``--lr_schedule`` picks
+``--seed`` moved by ``training.init_seed``, never the source's own). ``--lr_schedule`` picks
 the paper's learning-rate schedule (``training/lr_schedules.py``): ``standard``, ``extended``
 (§5.2) or a scratch-b scheme (Appendix E.6), and with it the ``--train_steps`` default (128,000
 times the preset's length: 1.5 or 2). The VD eval threshold ``--log_alpha_threshold`` defaults
@@ -54,9 +54,6 @@ BINARY = "train_resnet50"
 PAPER_TRAIN_STEPS = 128000
 DEFAULTS = {"dataset": "imagenet2012", "pruning_frequency": 2000, "log_alpha_threshold": 0.5,
             "eval_batch_size": 1000}  # fmt: skip
-# Scratch-e's fresh initialisation uses --seed + this, so that it never reproduces the step-0
-# values of a mask source trained with the same --seed (that would be a lottery ticket).
-SCRATCH_INIT_SEED_OFFSET = 1_000_003
 # Flags a rerun may change; every other flag is recorded in run.json and must match.
 RERUN_MAY_CHANGE = frozenset({
     "output_dir", "data_dir", "manual_dir", "train_steps", "steps_per_checkpoint",
@@ -223,25 +220,20 @@ def layer_overrides() -> dict:
     return overrides
 
 
-def init_seed() -> int:
-    """The seed of the initial values: ``--seed``, plus ``SCRATCH_INIT_SEED_OFFSET`` for
-    scratch-e (scratch without ``--initial_value_checkpoint``), whose fresh initialisation must
-    differ from its mask source's (spec §6.1); a lottery ticket copies the source's instead."""
-    if scratch() and not FLAGS.initial_value_checkpoint:
-        return FLAGS.seed + SCRATCH_INIT_SEED_OFFSET
-    return FLAGS.seed
-
-
 def build_model(num_classes):
     """The (sparsified, compiled) model for the flags; call inside the strategy's scope."""
     import keras
 
     from state_of_sparsity.paper.models import resnet
     from state_of_sparsity.paper.training import losses, lr_schedules
+    from state_of_sparsity.paper.training.init_seed import init_seed
 
     if FLAGS.precision == "bfloat16":
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    keras.utils.set_random_seed(init_seed())
+    keras.utils.set_random_seed(
+        init_seed(FLAGS.seed, fixed_masks=scratch(),
+                  initial_values=bool(FLAGS.initial_value_checkpoint))
+    )  # fmt: skip
     sparse_init = FLAGS.init_method == "sparse"
     model = resnet.resnet(
         int(FLAGS.resnet_depth),

@@ -14,8 +14,12 @@ import os
 import shutil
 import time
 
+from absl import flags
+
 from state_of_sparsity.paper.training.checkpoints import read_json, write_json
 from state_of_sparsity.paper.training.errors import UsageError
+
+FLAGS = flags.FLAGS
 
 __all__ = [
     "RUN_RECORD",
@@ -77,6 +81,11 @@ def _canonical(value):
     return json.loads(json.dumps(value))
 
 
+def _default(name: str):
+    """The default of absl flag ``name`` as a record stores it (None if no such flag)."""
+    return _canonical(FLAGS[name].default) if name in FLAGS else None
+
+
 def check_record(output_dir: str, binary: str, flags: dict) -> bool:
     """Compares ``flags`` (name -> value) with the record in ``output_dir``; returns whether
     there is one. ``UsageError`` naming every differing flag, or the other binary, on a
@@ -97,12 +106,16 @@ def check_record(output_dir: str, binary: str, flags: dict) -> bool:
 
 
 def check_flags(output_dir: str, recorded: dict, flags: dict) -> None:
-    """``UsageError`` naming every flag whose value in ``flags`` differs from ``recorded``."""
+    """``UsageError`` naming every flag whose value in ``flags`` differs from ``recorded``.
+
+    A flag missing from ``recorded`` matches when it has its default value: it was added to the
+    binary after the run was made, and its default is what that run did."""
     current = _canonical(flags)
     differing = [
         f"--{name}={recorded.get(name)!r} (now {current.get(name)!r})"
         for name in sorted(set(recorded) | set(current))
         if recorded.get(name) != current.get(name)
+        and not (name not in recorded and current.get(name) == _default(name))
     ]
     if differing:
         raise UsageError(

@@ -25,14 +25,23 @@ if BACKEND == "tensorflow":
     tf.config.set_logical_device_configuration(_cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 
+TF_HARNESS = {
+    "test_bleu", "test_imagenet_data", "test_layout", "test_paper_results", "test_subwords",
+    "test_techniques", "test_train_transformer_options", "test_translation_data",
+}  # fmt: skip
+
+
 def pytest_collection_modifyitems(config, items):
     if BACKEND == "tensorflow":
         return
     skip = pytest.mark.skip(reason=f"needs the TensorFlow backend (running {BACKEND})")
+    harness = pytest.mark.skip(reason="the paper's harness: tested on TensorFlow, its backend")
     no_export = pytest.mark.skip(reason=f"SavedModel export needs TF or JAX (running {BACKEND})")
     for item in items:
         if "tensorflow_only" in item.keywords:
             item.add_marker(skip)
+        elif item.module.__name__.rpartition(".")[2] in TF_HARNESS:
+            item.add_marker(harness)
         elif "saved_model" in item.keywords and BACKEND not in ("jax",):
             item.add_marker(no_export)
 

@@ -49,6 +49,7 @@ def test_timing_signal_matches_formula():
     np.testing.assert_allclose(np_(timing_signal(length, channels)), expected, atol=1e-5)
 
 
+@pytest.mark.tensorflow_only  # 61M weights to initialise: counted once, on the default backend
 def test_presets_and_base_sparsifiable_count():
     assert PRESETS["tiny"] == {
         "num_layers": 2, "hidden_size": 128, "filter_size": 512, "num_heads": 4,

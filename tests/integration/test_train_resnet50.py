@@ -89,7 +89,8 @@ def assert_same_weights(a, b):
             np.testing.assert_allclose(a[path], b[path], rtol=1e-5, atol=1e-6, err_msg=path)
 
 
-@pytest.mark.parametrize("method", sorted(TECHNIQUES))
+# The four techniques (the dense path is what they add to; it trains in test_faults.py).
+@pytest.mark.parametrize("method", sorted(set(TECHNIQUES) - {"baseline"}))
 def test_trains_resumes_identically_evaluates_and_exports(method, data_dir, tmp_path):
     flags_ = ["--pruning_method=" + method, *TECHNIQUES[method]]
     straight, split = tmp_path / "straight", tmp_path / "split"

@@ -73,16 +73,21 @@ def final_weights(output_dir):
     return step, {f"{i}:{v.name}": np.asarray(v) for i, v in enumerate(model.weights)}
 
 
-@pytest.mark.parametrize("technique", sorted(TECHNIQUES))
+# Dense trains in test_tiny_preset_learns_the_toy_pair; random pruning's resume (its seeded
+# scores) is the library's, checked through train_resnet50.
+@pytest.mark.parametrize("technique", ["l0_regularization", "magnitude_pruning",
+                                       "variational_dropout"])  # fmt: skip
 def test_trains_resumes_identically_decodes_and_exports(technique, tmp_path):
     import tensorflow as tf
     import tensorflow_text  # noqa: F401
 
     flags_ = [f"--sparsity_technique={technique}", *TECHNIQUES[technique]]
     straight, split = tmp_path / "straight", tmp_path / "split"
-    # Only the final run exports (--export may change between invocations of a run).
-    assert train(straight, 6, *flags_, "--noexport") == 0
-    assert train(split, 3, *flags_, "--noexport") == 0  # interrupted at step 3
+    # Only the final run exports and decodes for BLEU (--export and --bleu_sentences may change
+    # between invocations of a run).
+    quick = ["--noexport", "--bleu_sentences=0"]
+    assert train(straight, 6, *flags_, *quick) == 0
+    assert train(split, 3, *flags_, *quick) == 0  # interrupted at step 3
     assert train(split, 6, *flags_) == 0  # the same command resumes
     step_a, a = final_weights(straight)
     step_b, b = final_weights(split)

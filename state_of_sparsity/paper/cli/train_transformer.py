@@ -72,7 +72,7 @@ DEFAULTS = {"dataset": "wmt14_translate/de-en", "train_steps": 500000, "pruning_
 RERUN_MAY_CHANGE = frozenset({
     "output_dir", "data_dir", "train_source", "train_target", "eval_source", "eval_target",
     "train_steps", "steps_per_checkpoint", "keep_checkpoint_max", "distribution_strategy", "tpu",
-    "logical_cpus", "verbose", "log_every_steps", "export",
+    "logical_cpus", "verbose", "log_every_steps", "export", "bleu_sentences",
 })  # fmt: skip
 
 # Data.

@@ -145,12 +145,11 @@ def validate():
         raise UsageError("--data_format=tfrecord needs --data_dir.")
     if FLAGS.data_format == "tfds" and FLAGS.manual_dir and not os.path.isdir(FLAGS.manual_dir):
         raise UsageError(f"--manual_dir={FLAGS.manual_dir!r} is not a directory.")
-    if technique().sparse and not scratch():
-        layer_overrides()
+    overrides = layer_overrides() if technique().sparse else None  # checks the targets
     with usage_errors():
         techniques.check_structure(
             technique(), FLAGS.sparsity_pattern, FLAGS.sparsity_distribution, FLAGS.end_sparsity,
-            layer_overrides() if technique().sparse else None, fixed=scratch(),
+            overrides, fixed=scratch(),
         )  # fmt: skip
 
 

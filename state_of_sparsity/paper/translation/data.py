@@ -44,6 +44,7 @@ __all__ = [
     "UNK_ID",
     "SHUFFLE_BUFFER",
     "read_parallel_files",
+    "read_vocabulary_file",
     "tfds_pairs",
     "sentences_for_vocab",
     "Vocabulary",
@@ -191,6 +192,16 @@ def sentences_for_vocab(pairs: tf.data.Dataset, max_sentences: int) -> Iterator[
 # Vocabulary
 
 
+def read_vocabulary_file(path) -> bytes:
+    """The bytes of the vocabulary file ``path`` (any tf.io.gfile path); ValueError if it does
+    not exist."""
+    path = str(path)
+    if not tf.io.gfile.exists(path):
+        raise ValueError(f"Vocabulary file {path!r} does not exist.")
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return f.read()
+
+
 class Vocabulary:
     """A shared source/target sentencepiece model (the paper used one shared 32k wordpiece vocab;
     shared because embedding and softmax are tied).
@@ -295,11 +306,7 @@ class Vocabulary:
     @classmethod
     def load(cls, path) -> Vocabulary:
         """The vocabulary saved at ``path`` (a sentencepiece ``.model`` file)."""
-        path = str(path)
-        if not tf.io.gfile.exists(path):
-            raise ValueError(f"Vocabulary file {path!r} does not exist.")
-        with tf.io.gfile.GFile(path, "rb") as f:
-            return cls(f.read())
+        return cls(read_vocabulary_file(path))
 
     def save(self, path) -> None:
         """Writes the serialized sentencepiece model to ``path`` (e.g. ``vocab.model``)."""

@@ -33,7 +33,13 @@ import unicodedata
 import numpy as np
 import tensorflow as tf
 
-from state_of_sparsity.paper.translation.data import EOS_ID, PAD_ID, Vocabulary, clean_rows
+from state_of_sparsity.paper.translation.data import (
+    EOS_ID,
+    PAD_ID,
+    Vocabulary,
+    clean_rows,
+    read_vocabulary_file,
+)
 
 __all__ = ["RESERVED", "SubwordVocabulary", "load_vocabulary"]
 
@@ -116,13 +122,10 @@ class SubwordVocabulary:
     def load(cls, path) -> SubwordVocabulary:
         """The vocabulary of a t2t ``.subwords`` file (quotes around a line are removed)."""
         path = str(path)
-        if not tf.io.gfile.exists(path):
-            raise ValueError(f"Vocabulary file {path!r} does not exist.")
-        with tf.io.gfile.GFile(path, "rb") as f:
-            try:
-                lines = f.read().decode("utf-8").splitlines()
-            except UnicodeDecodeError as e:
-                raise ValueError(f"{path!r} is not UTF-8 text: {e.reason}.") from None
+        try:
+            lines = read_vocabulary_file(path).decode("utf-8").splitlines()
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path!r} is not UTF-8 text: {e.reason}.") from None
         subwords = []
         for line in lines:
             line = line.rstrip()
